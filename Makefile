@@ -1,0 +1,66 @@
+# ModelRelease. The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export MODELRELEASE_CACHE ?= $(HOME)/.cache/modelrelease
+export PATH := $(MODELRELEASE_CACHE)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+# --- set-up -------------------------------------------------------------
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## the Python environment (.venv)
+
+.PHONY: tools
+tools: venv ## build/fetch etcd, kube-*, kwok, kubectl, helm, Prometheus, CRDs (cached)
+	hack/tools.sh all
+
+# --- local cluster --------------------------------------------------------
+.PHONY: cluster-up cluster-down cluster-status
+cluster-up: tools ## start the local GPU cluster and Prometheus
+	hack/local-cluster.sh up
+cluster-down: ## stop the local cluster and remove its state
+	hack/local-cluster.sh down
+cluster-status: ## show what runs
+	hack/local-cluster.sh status
+
+# --- API ------------------------------------------------------------------
+.PHONY: crds verify-crds
+crds: venv ## regenerate crds/, the chart's CRDs and docs/api.md from the models
+	$(PY) -m modelrelease.api.crdgen --write
+verify-crds: venv ## fail when the checked-in CRDs or docs differ from the models
+	$(PY) -m modelrelease.api.crdgen --check
+
+# --- checks ---------------------------------------------------------------
+.PHONY: lint unit test-cluster test
+lint: venv ## ruff and mypy --strict
+	$(VENV)/bin/ruff check operator tests hack
+	$(VENV)/bin/ruff format --check operator tests hack
+	$(VENV)/bin/mypy
+
+unit: venv ## fast pure tests (no cluster)
+	hack/pytest.sh tests/unit
+
+test-cluster: tools ## tests against the local control plane and Prometheus
+	hack/with-cluster.sh hack/pytest.sh tests/cluster tests/e2e
+
+test: lint verify-crds unit test-cluster ## everything the project checks (what CI runs)
+
+# --- demo -----------------------------------------------------------------
+.PHONY: demo demo-down
+demo: cluster-up ## bring everything up and show a promotion and a rollback
+	$(PY) hack/demo.py
+demo-down: ## stop the demo's processes and the cluster
+	-$(PY) hack/demo.py --down
+	hack/local-cluster.sh down

