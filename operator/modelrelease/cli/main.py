@@ -52,8 +52,14 @@ def _parser() -> argparse.ArgumentParser:
 def _api(args: argparse.Namespace) -> tuple[Any, str]:
     from kubernetes import client, config
 
-    config.load_kube_config(config_file=args.kubeconfig, context=args.context)
-    _, active = config.list_kube_config_contexts(config_file=args.kubeconfig)
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=args.kubeconfig, context=args.context
+    )
+    contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+        config_file=args.kubeconfig
+    )
+    if args.context:
+        active = next((c for c in contexts if c.get("name") == args.context), active)
     namespace = args.namespace or active.get("context", {}).get("namespace") or "default"
     return client.CustomObjectsApi(), namespace
 
@@ -61,9 +67,7 @@ def _api(args: argparse.Namespace) -> tuple[Any, str]:
 def request_action(api: Any, namespace: str, name: str, action: Action) -> None:
     """Write the action annotation; the operator consumes it on its next pass."""
     body = {"metadata": {"annotations": {ANNOTATION_ACTION: action.value}}}
-    api.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL_MODEL_RELEASES, name, body
-    )
+    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL_MODEL_RELEASES, name, body)
 
 
 def format_status(release: dict[str, Any]) -> str:

@@ -1,0 +1,219 @@
+"""Names shared by the API, the operator and the kubectl plugin.
+
+Every phase, condition type, reason, label and annotation the operator writes
+is a constant here, so a typo is a type error instead of a silent mismatch.
+The enums are ``StrEnum``: their members compare equal to (and serialise as)
+their string values.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+GROUP = "modelrelease.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+KIND_MODEL_RELEASE = "ModelRelease"
+KIND_SLO_TEMPLATE = "SLOTemplate"
+KIND_CLUSTER_SLO_TEMPLATE = "ClusterSLOTemplate"
+PLURAL_MODEL_RELEASES = "modelreleases"
+PLURAL_SLO_TEMPLATES = "slotemplates"
+PLURAL_CLUSTER_SLO_TEMPLATES = "clusterslotemplates"
+SHORT_NAME_MODEL_RELEASE = "mrel"
+# `kubectl get modelrelease-all` lists every object of the API. It cannot be
+# "modelrelease": a category equal to a resource's name shadows that resource, and
+# `kubectl get modelrelease chat` would then look in every kind of the category.
+CATEGORY = "modelrelease-all"
+
+# Labels on every owned object and on the pods of every revision.
+LABEL_RELEASE = f"{GROUP}/release"
+LABEL_REVISION = f"{GROUP}/revision"
+# Imperative actions from the kubectl plugin; the operator consumes and removes it.
+ANNOTATION_ACTION = f"{GROUP}/action"
+
+# Upper bounds the operator keeps status within.
+MAX_HISTORY = 20
+"""The operator keeps at most this many ``status.history`` entries (oldest dropped)."""
+MAX_MESSAGE_LENGTH = 32768
+"""``metav1.Condition`` limit on ``message``; also used for the other messages."""
+
+
+class Action(StrEnum):
+    """Values of the ``modelrelease.dev/action`` annotation."""
+
+    PROMOTE = "promote"
+    ABORT = "abort"
+    RETRY = "retry"
+    APPROVE = "approve"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+class Phase(StrEnum):
+    """``status.phase``: where the release is as a whole."""
+
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    SUCCEEDED = "Succeeded"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class StageType(StrEnum):
+    """The stage kinds; the value is the stage's field name in the spec."""
+
+    SHADOW = "shadow"
+    CANARY = "canary"
+    CHAMPION_CHALLENGER = "championChallenger"
+    APPROVAL = "approval"
+    WEBHOOK = "webhook"
+
+
+class RouterType(StrEnum):
+    """The traffic routers; the value is the router's field name in ``spec.traffic``."""
+
+    GATEWAY_API = "gatewayAPI"
+    ISTIO = "istio"
+    NONE = "none"
+
+
+class CapacityMode(StrEnum):
+    """``spec.capacity.mode``."""
+
+    CONSERVE = "conserve"
+    SURGE = "surge"
+
+
+class NoDataPolicy(StrEnum):
+    """``spec.analysis.slos[].noData``: what an inconclusive check becomes once
+    ``maxInconclusive`` consecutive inconclusive checks have been tolerated."""
+
+    FAIL = "fail"
+    PASS = "pass"
+
+
+class TemplateKind(StrEnum):
+    """Kinds an SLO ``templateRef`` may name."""
+
+    SLO_TEMPLATE = KIND_SLO_TEMPLATE
+    CLUSTER_SLO_TEMPLATE = KIND_CLUSTER_SLO_TEMPLATE
+
+
+class MetricKind(StrEnum):
+    """Kinds of champion-challenger comparison metrics."""
+
+    RATIO = "ratio"
+    HISTOGRAM = "histogram"
+
+
+class Better(StrEnum):
+    """Which direction of a comparison metric is better for the challenger."""
+
+    LOWER = "lower"
+    HIGHER = "higher"
+
+
+class Decision(StrEnum):
+    """What the challenger must show to win a comparison."""
+
+    NON_INFERIORITY = "nonInferiority"
+    SUPERIORITY = "superiority"
+
+
+class OnInconclusive(StrEnum):
+    """What happens when a comparison is still inconclusive at ``maxDuration``."""
+
+    KEEP_CHAMPION = "keepChampion"
+    PROMOTE = "promote"
+
+
+class Verdict(StrEnum):
+    """Result of one SLO check or of a comparison."""
+
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class Outcome(StrEnum):
+    """How a revision's release ended, in ``status.history``."""
+
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+    SUPERSEDED = "Superseded"
+
+
+class ConditionType(StrEnum):
+    """``status.conditions[].type``."""
+
+    AVAILABLE = "Available"
+    """The champion serves traffic with ready replicas."""
+    PROGRESSING = "Progressing"
+    """A challenger is being released (True) or not (False, with the reason why)."""
+    DEGRADED = "Degraded"
+    """Something needs attention: a failed check, a spec the cluster cannot honour."""
+
+
+class ConditionStatus(StrEnum):
+    """``status.conditions[].status``."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Reason(StrEnum):
+    """Reasons of conditions, Events and history entries (CamelCase, as Kubernetes wants)."""
+
+    # lifecycle
+    INITIAL_REVISION = "InitialRevision"
+    NEW_REVISION = "NewRevision"
+    SUPERSEDED = "Superseded"
+    STAGE_STARTED = "StageStarted"
+    STAGE_COMPLETED = "StageCompleted"
+    STEP_ADVANCED = "StepAdvanced"
+    WAITING_FOR_CHALLENGER = "WaitingForChallenger"
+    CHALLENGER_READY = "ChallengerReady"
+    WAITING_FOR_APPROVAL = "WaitingForApproval"
+    APPROVED = "Approved"
+    WAITING_FOR_WEBHOOK = "WaitingForWebhook"
+    WEBHOOK_PASSED = "WebhookPassed"
+    WEBHOOK_FAILED = "WebhookFailed"
+    PROMOTING = "Promoting"
+    PROMOTED = "Promoted"
+    PAUSED = "Paused"
+    RESUMED = "Resumed"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+    RETRYING = "Retrying"
+    REVISION_REJECTED = "RevisionRejected"
+    STABLE = "Stable"
+    # analysis
+    SLO_FAILED = "SLOFailed"
+    SLO_INCONCLUSIVE = "SLOInconclusive"
+    INSUFFICIENT_TRAFFIC = "InsufficientTraffic"
+    COMPARISON_WON = "ComparisonWon"
+    COMPARISON_LOST = "ComparisonLost"
+    COMPARISON_INCONCLUSIVE = "ComparisonInconclusive"
+    PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
+    QUERY_FAILED = "QueryFailed"
+    UNKNOWN_QUERY_VARIABLE = "UnknownQueryVariable"
+    TEMPLATE_NOT_FOUND = "TemplateNotFound"
+    # capacity and pods
+    INSUFFICIENT_GPU = "InsufficientGPU"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    UNSCHEDULABLE = "Unschedulable"
+    CRASH_LOOPING = "CrashLooping"
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    CHAMPION_UNAVAILABLE = "ChampionUnavailable"
+    # traffic
+    ROUTE_NOT_FOUND = "RouteNotFound"
+    ROUTE_RULE_NOT_FOUND = "RouteRuleNotFound"
+    MIRROR_NOT_SUPPORTED = "MirrorNotSupported"
+    # spec and operator
+    INVALID_SPEC = "InvalidSpec"
+    SECRET_NOT_FOUND = "SecretNotFound"
+    RECONCILE_ERROR = "ReconcileError"

@@ -1,0 +1,1397 @@
+"""Pydantic models of the ModelRelease API (group ``modelrelease.dev``, version ``v1alpha1``).
+
+These models are the one source of truth: the CRD schemas in ``crds/`` and the
+field reference in ``docs/api.md`` are generated from them (``make crds``).
+
+Conventions:
+- Attributes are snake_case, the wire format is camelCase (``alias_generator``);
+  models accept either spelling and dump camelCase (``serialize_by_alias``).
+- Spec models forbid unknown fields; status models ignore them, so a status
+  written by a newer operator never stops an older one from resuming.
+- Every rule the API server enforces with CEL (``x-kubernetes-validations``) is
+  also enforced here by a validator with the same message, so the operator and
+  the unit tests see exactly what ``kubectl apply`` would say.
+- Durations are strings (``30s``, ``5m``, ``1h30m``); turn them into seconds with
+  :func:`modelrelease.api.durations.parse_duration`.
+
+Status is written with ``status.model_dump(mode="json", exclude_none=True)``;
+timestamps then serialise as RFC 3339 UTC with whole seconds, as Kubernetes does.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from modelrelease.api.constants import (
+    Better,
+    CapacityMode,
+    ConditionStatus,
+    Decision,
+    MetricKind,
+    NoDataPolicy,
+    OnInconclusive,
+    Outcome,
+    Phase,
+    RouterType,
+    StageType,
+    TemplateKind,
+    Verdict,
+)
+from modelrelease.api.durations import Duration
+
+# ---------------------------------------------------------------------------
+# Shared pieces
+# ---------------------------------------------------------------------------
+
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_MAX_LENGTH = 63
+RESOURCE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+RESOURCE_NAME_MAX_LENGTH = 253
+ARG_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+QUERY_MAX_LENGTH = 8192
+URL_MAX_LENGTH = 2048
+MESSAGE_MAX_LENGTH = 1024
+MAX_STAGES = 20
+MAX_CANARY_STEPS = 20
+MAX_SLOS = 32
+MAX_COMPARISON_METRICS = 16
+MAX_TEMPLATE_ARGS = 32
+MAX_METADATA_ENTRIES = 64
+METADATA_VALUE_MAX_LENGTH = 1024
+# The built-in query variables (see modelrelease.metrics.templating); template
+# arguments may not reuse these names.
+BUILTIN_QUERY_VARIABLES = ("namespace", "release", "revision", "champion", "challenger", "interval")
+
+# Messages shared by the CEL rules and the pydantic validators, so both layers
+# tell the user the same thing.
+MSG_ONE_ROUTER = "set exactly one traffic router: gatewayAPI, istio or none"
+MSG_ONE_STAGE_TYPE = (
+    "each stage sets exactly one of shadow, canary, championChallenger, approval or webhook"
+)
+MSG_SHADOW_NEEDS_MIRROR = (
+    "a shadow stage mirrors requests, which needs traffic.gatewayAPI or traffic.istio; "
+    "traffic.none cannot mirror: choose a router or remove the shadow stage"
+)
+MSG_COMPARISON_NEEDS_ANALYSIS = (
+    "championChallenger stages and shadow comparisons query Prometheus: "
+    "set spec.analysis.prometheus"
+)
+MSG_UNIQUE_STAGE_NAMES = "stage names must be unique"
+MSG_UNIQUE_SLO_NAMES = "SLO names must be unique"
+MSG_UNIQUE_METRIC_NAMES = "comparison metric names must be unique"
+MSG_UNIQUE_ARG_NAMES = "template argument names must be unique"
+MSG_WEIGHTS_INCREASE = "canary step weights must strictly increase (for example 5, 25, 50)"
+MSG_QUERY_XOR_TEMPLATE = "set exactly one of query or templateRef"
+MSG_ARGS_NEED_TEMPLATE = "args are only used with templateRef; remove them or use a template"
+MSG_THRESHOLD_NEEDED = "set min, max or both: the threshold the value must stay within"
+MSG_MIN_LE_MAX = "min must be less than or equal to max"
+MSG_MIN_REQUESTS_QUERY = (
+    "minRequests needs requestsQuery (or a templateRef whose template has a requestsQuery)"
+)
+MSG_RATIO_FIELDS = "a ratio metric needs bad and total queries and no query or threshold"
+MSG_HISTOGRAM_FIELDS = "a histogram metric needs query and threshold and no bad or total"
+MSG_CA_OR_INSECURE = "set either caSecretRef or insecureSkipVerify, not both"
+MSG_HTTP_URL = "must be an absolute http or https URL, for example https://host:8080/path"
+MSG_ARG_SHADOWS_BUILTIN = "argument names must differ from the built-in variables " + ", ".join(
+    BUILTIN_QUERY_VARIABLES
+)
+MSG_RULE = "rule is a rule index from 0 to 15 or a rule name of 1 to 253 characters"
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One ``x-kubernetes-validations`` entry. (No ``messageExpression`` with the offending
+    values: the API server estimates ``string()`` of a number as unbounded and refuses it.)"""
+    entry = {"rule": rule, "message": message}
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
+    """The ``json_schema_extra`` carrying CEL rules for a model or a field."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def _check_http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} {MSG_HTTP_URL}")
+    return url
+
+
+HTTP_URL_RULE = (
+    "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''"
+)
+
+HttpURL = Annotated[
+    str,
+    AfterValidator(_check_http_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": URL_MAX_LENGTH,
+            "x-kubernetes-validations": [cel(HTTP_URL_RULE, MSG_HTTP_URL)],
+        }
+    ),
+]
+"""An absolute http(s) URL."""
+
+DnsLabel = Annotated[
+    str, Field(min_length=1, max_length=DNS_LABEL_MAX_LENGTH, pattern=DNS_LABEL_PATTERN)
+]
+ResourceName = Annotated[
+    str,
+    Field(min_length=1, max_length=RESOURCE_NAME_MAX_LENGTH, pattern=RESOURCE_NAME_PATTERN),
+]
+Query = Annotated[str, Field(min_length=1, max_length=QUERY_MAX_LENGTH)]
+StringMap = Annotated[
+    dict[str, Annotated[str, Field(max_length=METADATA_VALUE_MAX_LENGTH)]],
+    Field(max_length=MAX_METADATA_ENTRIES),
+]
+
+
+def _format_time(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(_format_time, return_type=str, when_used="json")]
+"""A point in time; JSON form is RFC 3339 UTC with whole seconds (``2026-01-02T03:04:05Z``)."""
+
+
+def _duplicates(names: Iterable[str | None]) -> list[str]:
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for name in names:
+        if name is None:
+            continue
+        if name in seen and name not in duplicates:
+            duplicates.append(name)
+        seen.add(name)
+    return duplicates
+
+
+def _require_unique(names: Iterable[str | None], message: str) -> None:
+    duplicates = _duplicates(names)
+    if duplicates:
+        raise ValueError(f"{message}; repeated: {', '.join(duplicates)}")
+
+
+def _unique_names_rule(item_has_optional_name: bool = False) -> str:
+    if item_has_optional_name:
+        return "self.all(x, !has(x.name) || self.exists_one(y, has(y.name) && y.name == x.name))"
+    return "self.all(x, self.exists_one(y, y.name == x.name))"
+
+
+class _SpecModel(BaseModel):
+    """Base of everything a user writes: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+    )
+
+
+class _StatusModel(BaseModel):
+    """Base of everything the operator writes: camelCase on the wire, unknown fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="ignore",
+    )
+
+
+# ---------------------------------------------------------------------------
+# spec.model, spec.template
+# ---------------------------------------------------------------------------
+
+
+class ModelSpec(_SpecModel):
+    """The model being released. Its name, version, URI and metadata are recorded in
+    status and in the release history, so every served version can be traced back."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=RESOURCE_NAME_MAX_LENGTH,
+        description="Name of the model, for example `chat-8b`.",
+    )
+    version: str = Field(
+        min_length=1,
+        max_length=128,
+        description='Version of the model, for example `"2.1.0"` (quote numbers in YAML).',
+    )
+    uri: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=URL_MAX_LENGTH,
+        description=(
+            "Where the model's weights live (`s3://`, `gs://`, `hf://`, `pvc://`, ...). "
+            "Passed to every container and init container of the pod template as the "
+            "environment variable `MODEL_URI`."
+        ),
+    )
+    metadata: StringMap = Field(
+        default_factory=dict,
+        description=(
+            "Free-form lineage of the model (dataset, training commit, evaluation report, "
+            "owner): string keys and string values, kept in the release history."
+        ),
+    )
+
+
+def _check_pod_template(template: dict[str, Any]) -> dict[str, Any]:
+    spec = template.get("spec")
+    if not isinstance(spec, dict):
+        raise ValueError("template.spec is required: a pod spec with at least one container")
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        raise ValueError("template.spec.containers must list at least one container")
+    metadata = template.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError("template.metadata must be an object with labels and annotations")
+    return template
+
+
+_STRING_MAP_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "string"}}
+POD_TEMPLATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["spec"],
+    "properties": {
+        "metadata": {
+            "type": "object",
+            "description": "Labels and annotations of the pods (the operator adds its own).",
+            "properties": {
+                "labels": {**_STRING_MAP_SCHEMA, "description": "Labels of the pods."},
+                "annotations": {**_STRING_MAP_SCHEMA, "description": "Annotations of the pods."},
+            },
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+        "spec": {
+            "type": "object",
+            "description": "A Kubernetes PodSpec (containers, GPU limits, probes, volumes).",
+            "required": ["containers"],
+            "properties": {
+                "containers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "description": "The pod's containers; at least one.",
+                    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
+            },
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
+    },
+}
+
+PodTemplate = Annotated[
+    dict[str, Any],
+    AfterValidator(_check_pod_template),
+    WithJsonSchema(POD_TEMPLATE_SCHEMA),
+]
+
+
+# ---------------------------------------------------------------------------
+# spec.capacity, spec.rollback
+# ---------------------------------------------------------------------------
+
+
+class CapacitySpec(_SpecModel):
+    """How much GPU capacity a release may use next to the champion."""
+
+    mode: CapacityMode = Field(
+        default=CapacityMode.CONSERVE,
+        description=(
+            "`conserve`: total replicas stay within `replicas + maxSurge`; the champion is "
+            "scaled down as weight moves to the challenger and back up on rollback (for "
+            "clusters without room for a second copy). `surge`: the challenger is added "
+            "next to a full champion."
+        ),
+    )
+    max_surge: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description=(
+            "In `conserve` mode, how many replicas above `replicas` may exist at once. "
+            "0 replaces champion pods one by one. Ignored in `surge` mode."
+        ),
+    )
+
+
+class RollbackSpec(_SpecModel):
+    """What happens when a challenger fails."""
+
+    automatic: bool = Field(
+        default=True,
+        description=(
+            "Roll back at once on a failed check, a lost comparison, a missed progress "
+            "deadline or a crash-looping challenger. When false the release stops in phase "
+            "Failed with the challenger still in place, for a person to decide "
+            "(`kubectl modelrelease abort` or `promote`)."
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------
+# spec.traffic
+# ---------------------------------------------------------------------------
+
+_RULE_CEL = (
+    "type(self) == int ? (self >= 0 && self <= 15) : (self.size() >= 1 && self.size() <= 253)"
+)
+
+
+def _check_rule(value: int | str | None) -> int | str | None:
+    if isinstance(value, int) and not 0 <= value <= 15:
+        raise ValueError(MSG_RULE)
+    if isinstance(value, str) and not 1 <= len(value) <= RESOURCE_NAME_MAX_LENGTH:
+        raise ValueError(MSG_RULE)
+    return value
+
+
+RuleSelector = Annotated[
+    int | str,
+    AfterValidator(_check_rule),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "x-kubernetes-validations": [cel(_RULE_CEL, MSG_RULE)],
+        }
+    ),
+]
+
+
+class GatewayAPIRouter(_SpecModel):
+    """Route through a Gateway API `HTTPRoute` in the release's namespace."""
+
+    http_route: ResourceName = Field(
+        description=(
+            "Name of an existing HTTPRoute in the release's namespace. The operator manages "
+            "only its own backends (`<release>-stable`, `<release>-canary`) and the mirror "
+            "filter in one rule; everything else in the route is preserved."
+        ),
+    )
+    rule: RuleSelector | None = Field(
+        default=None,
+        description=(
+            "The rule to manage: a 0-based index or the rule's `name`. When omitted, the "
+            "rule whose backendRefs already name the `<release>-stable` Service, else the "
+            "first rule."
+        ),
+    )
+
+
+class IstioRouter(_SpecModel):
+    """Route through an Istio `VirtualService` in the release's namespace."""
+
+    virtual_service: ResourceName = Field(
+        description="Name of an existing VirtualService in the release's namespace.",
+    )
+    route: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=RESOURCE_NAME_MAX_LENGTH,
+        description=(
+            "Name of the HTTP route (`spec.http[].name`) whose destinations the operator "
+            "manages. When omitted, the first HTTP route."
+        ),
+    )
+
+
+class NoRouter(_SpecModel):
+    """No traffic router: one Service selects both revisions, so the challenger's share of
+    traffic follows its share of ready replicas. Cannot mirror (no shadow stage)."""
+
+
+class TrafficSpec(_SpecModel):
+    """How requests reach the two revisions. Set exactly one router."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "(has(self.gatewayAPI) ? 1 : 0) + (has(self.istio) ? 1 : 0) + "
+                "(has(self.none) ? 1 : 0) == 1",
+                MSG_ONE_ROUTER,
+            )
+        )
+    )
+
+    gateway_api: GatewayAPIRouter | None = Field(
+        default=None,
+        alias="gatewayAPI",
+        description="Weight and mirror traffic with a Gateway API HTTPRoute.",
+    )
+    istio: IstioRouter | None = Field(
+        default=None,
+        description="Weight and mirror traffic with an Istio VirtualService.",
+    )
+    none: NoRouter | None = Field(
+        default=None,
+        description=(
+            "No router (`none: {}`): weight follows the ratio of ready replicas; shadow "
+            "stages are not possible."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_router(self) -> Self:
+        if sum(router is not None for router in (self.gateway_api, self.istio, self.none)) != 1:
+            raise ValueError(MSG_ONE_ROUTER)
+        return self
+
+    @property
+    def router_type(self) -> RouterType:
+        """Which router is set."""
+        if self.gateway_api is not None:
+            return RouterType.GATEWAY_API
+        if self.istio is not None:
+            return RouterType.ISTIO
+        return RouterType.NONE
+
+    @property
+    def can_mirror(self) -> bool:
+        """Whether the router can mirror requests (needed by shadow stages)."""
+        return self.router_type is not RouterType.NONE
+
+
+# ---------------------------------------------------------------------------
+# spec.analysis
+# ---------------------------------------------------------------------------
+
+
+class SecretRef(_SpecModel):
+    """A Secret in the release's namespace."""
+
+    name: ResourceName = Field(description="Name of the Secret.")
+
+
+class CASecretRef(_SpecModel):
+    """A key of a Secret in the release's namespace holding PEM certificates."""
+
+    name: ResourceName = Field(description="Name of the Secret.")
+    key: str = Field(
+        default="ca.crt",
+        min_length=1,
+        max_length=RESOURCE_NAME_MAX_LENGTH,
+        description="Key in the Secret whose value is the PEM bundle.",
+    )
+
+
+class PrometheusSpec(_SpecModel):
+    """Where the SLO and comparison queries run."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("!has(self.caSecretRef) || !self.insecureSkipVerify", MSG_CA_OR_INSECURE)
+        )
+    )
+
+    address: HttpURL = Field(
+        description="Base URL of the Prometheus HTTP API, e.g. `http://prometheus.monitoring:9090`.",
+    )
+    auth_secret_ref: SecretRef | None = Field(
+        default=None,
+        description=(
+            "Secret with the credentials: key `token` (sent as a bearer token) or keys "
+            "`username` and `password` (HTTP basic auth)."
+        ),
+    )
+    ca_secret_ref: CASecretRef | None = Field(
+        default=None,
+        description="Secret with the CA bundle that signs Prometheus' certificate (https).",
+    )
+    insecure_skip_verify: bool = Field(
+        default=False,
+        description="Do not verify Prometheus' TLS certificate. For tests only.",
+    )
+    timeout: Duration = Field(default="10s", description="Timeout of one query.")
+
+    @model_validator(mode="after")
+    def _ca_or_insecure(self) -> Self:
+        if self.ca_secret_ref is not None and self.insecure_skip_verify:
+            raise ValueError(MSG_CA_OR_INSECURE)
+        return self
+
+
+class TemplateRef(_SpecModel):
+    """A reference to an SLOTemplate (same namespace) or a ClusterSLOTemplate."""
+
+    kind: TemplateKind = Field(description="`SLOTemplate` or `ClusterSLOTemplate`.")
+    name: ResourceName = Field(description="Name of the template.")
+
+
+class SLO(_SpecModel):
+    """An absolute check on the challenger, run every analysis interval during shadow and
+    canary stages. The query must return one number; it passes when the number lies within
+    `min` and `max`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("has(self.query) != has(self.templateRef)", MSG_QUERY_XOR_TEMPLATE),
+            cel(
+                "!has(self.args) || size(self.args) == 0 || has(self.templateRef)",
+                MSG_ARGS_NEED_TEMPLATE,
+                ".args",
+            ),
+            cel("has(self.min) || has(self.max)", MSG_THRESHOLD_NEEDED),
+            cel(
+                "!has(self.min) || !has(self.max) || self.min <= self.max",
+                MSG_MIN_LE_MAX,
+            ),
+            cel(
+                "self.minRequests == 0 || has(self.requestsQuery) || has(self.templateRef)",
+                MSG_MIN_REQUESTS_QUERY,
+                ".minRequests",
+            ),
+        )
+    )
+
+    name: DnsLabel = Field(description="Name of the check, unique in the release.")
+    query: Query | None = Field(
+        default=None,
+        description=(
+            "PromQL returning one number. Variables: `{{namespace}}`, `{{release}}`, "
+            "`{{revision}}` (the revision under test), `{{champion}}`, `{{challenger}}`, "
+            "`{{interval}}`. Exclusive with `templateRef`."
+        ),
+    )
+    template_ref: TemplateRef | None = Field(
+        default=None,
+        description="Take the query from an SLOTemplate or ClusterSLOTemplate instead.",
+    )
+    args: StringMap = Field(
+        default_factory=dict,
+        description="Values for the template's arguments (`{{name}}` in its query).",
+    )
+    min: float | None = Field(
+        default=None, description="Lowest passing value (inclusive). Set min, max or both."
+    )
+    max: float | None = Field(
+        default=None, description="Highest passing value (inclusive). Set min, max or both."
+    )
+    failure_limit: int = Field(
+        default=0,
+        ge=0,
+        le=1000,
+        description=(
+            "Consecutive failed checks tolerated; one more fails the release. 0 fails on the "
+            "first failed check."
+        ),
+    )
+    no_data: NoDataPolicy = Field(
+        default=NoDataPolicy.FAIL,
+        description=(
+            "A check is inconclusive when the query returns no value or fewer than "
+            "`minRequests` requests were seen; the step's clock then waits. After "
+            "`maxInconclusive` consecutive inconclusive checks, `fail` counts the next one "
+            "as failed and `pass` as passed."
+        ),
+    )
+    max_inconclusive: int | None = Field(
+        default=None,
+        ge=0,
+        le=10000,
+        description="Overrides `analysis.maxInconclusive` for this check.",
+    )
+    min_requests: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Fewest requests the challenger must have served in the interval for the check "
+            "to count; fewer makes it inconclusive. Needs `requestsQuery` or a template with one."
+        ),
+    )
+    requests_query: Query | None = Field(
+        default=None,
+        description=(
+            "PromQL returning the challenger's request count over the interval, compared with "
+            "`minRequests`. Overrides the template's."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.query is None) == (self.template_ref is None):
+            raise ValueError(MSG_QUERY_XOR_TEMPLATE)
+        if self.args and self.template_ref is None:
+            raise ValueError(MSG_ARGS_NEED_TEMPLATE)
+        if self.min is None and self.max is None:
+            raise ValueError(MSG_THRESHOLD_NEEDED)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"{MSG_MIN_LE_MAX}; got min {self.min} and max {self.max}")
+        if self.min_requests > 0 and self.requests_query is None and self.template_ref is None:
+            raise ValueError(MSG_MIN_REQUESTS_QUERY)
+        return self
+
+
+class AnalysisSpec(_SpecModel):
+    """How the challenger is judged: the Prometheus connection, the interval and the SLOs."""
+
+    prometheus: PrometheusSpec = Field(description="The Prometheus server to query.")
+    interval: Duration = Field(default="30s", description="How often checks and comparisons run.")
+    max_inconclusive: int = Field(
+        default=10,
+        ge=0,
+        le=10000,
+        description=(
+            "Consecutive inconclusive checks (no data, too few requests) tolerated per SLO "
+            "while the step waits; after that the SLO's `noData` policy decides."
+        ),
+    )
+    slos: list[SLO] = Field(
+        default_factory=list,
+        max_length=MAX_SLOS,
+        description="The SLOs checked on the challenger during shadow and canary stages.",
+        json_schema_extra=validations(cel(_unique_names_rule(), MSG_UNIQUE_SLO_NAMES)),
+    )
+
+    @model_validator(mode="after")
+    def _unique_slo_names(self) -> Self:
+        _require_unique((slo.name for slo in self.slos), MSG_UNIQUE_SLO_NAMES)
+        return self
+
+
+# ---------------------------------------------------------------------------
+# spec.stages
+# ---------------------------------------------------------------------------
+
+
+class ComparisonMetric(_SpecModel):
+    """One metric compared between champion and challenger as a count of events of interest
+    among all events of each arm. `ratio`: two counters, `bad` among `total` (errors among
+    requests). `histogram`: the `_bucket` series of a histogram, counting the events above
+    `threshold` among all (slow requests, high prediction scores)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.kind != 'ratio' || (has(self.bad) && has(self.total) && "
+                "!has(self.query) && !has(self.threshold))",
+                MSG_RATIO_FIELDS,
+            ),
+            cel(
+                "self.kind != 'histogram' || (has(self.query) && has(self.threshold) && "
+                "!has(self.bad) && !has(self.total))",
+                MSG_HISTOGRAM_FIELDS,
+            ),
+        )
+    )
+
+    name: DnsLabel = Field(description="Name of the metric, unique in the stage.")
+    kind: MetricKind = Field(description="`ratio` or `histogram`.")
+    bad: Query | None = Field(
+        default=None,
+        description=(
+            "ratio: PromQL selecting the counter of bad events (errors) of one revision; "
+            '`{{revision}}` is the arm, e.g. `vllm:request_success_total{finished_reason="abort",'
+            'revision="{{revision}}"}`. The operator takes its increase since the stage began.'
+        ),
+    )
+    total: Query | None = Field(
+        default=None,
+        description="ratio: PromQL selecting the counter of all events of one revision.",
+    )
+    query: Query | None = Field(
+        default=None,
+        description=(
+            "histogram: PromQL selecting the `_bucket` series of one revision, e.g. "
+            '`vllm:time_to_first_token_seconds_bucket{revision="{{revision}}"}`.'
+        ),
+    )
+    threshold: float | None = Field(
+        default=None,
+        description=(
+            "histogram: the bucket boundary (`le`) above which events are counted. Use one of "
+            "the histogram's bucket edges."
+        ),
+    )
+    better: Better = Field(
+        default=Better.LOWER,
+        description=(
+            "`lower`: a smaller share of counted events is better (errors, slow requests). "
+            "`higher`: a larger share is better (for example high-confidence predictions)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> Self:
+        ratio_fields = self.bad is not None and self.total is not None
+        histogram_fields = self.query is not None and self.threshold is not None
+        if self.kind is MetricKind.RATIO and (
+            not ratio_fields or self.query is not None or self.threshold is not None
+        ):
+            raise ValueError(MSG_RATIO_FIELDS)
+        if self.kind is MetricKind.HISTOGRAM and (
+            not histogram_fields or self.bad is not None or self.total is not None
+        ):
+            raise ValueError(MSG_HISTOGRAM_FIELDS)
+        return self
+
+
+class Comparison(_SpecModel):
+    """A sequential, anytime-valid comparison of challenger against champion: it may be
+    checked every interval without inflating false alarms."""
+
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        le=0.5,
+        description=(
+            "Error rate of the test, in (0, 0.5]: the chance of declaring a difference that "
+            "is not there, however often it is checked."
+        ),
+    )
+    decision: Decision = Field(
+        default=Decision.NON_INFERIORITY,
+        description=(
+            "`nonInferiority`: the challenger wins when it is shown to be no worse than the "
+            "champion by more than `margin`. `superiority`: it must be shown better."
+        ),
+    )
+    margin: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description=(
+            "Non-inferiority margin, relative to the champion's rate: 0.05 accepts a challenger "
+            "up to 5% worse (a 5% higher error rate when `better` is `lower`)."
+        ),
+    )
+    metrics: list[ComparisonMetric] = Field(
+        min_length=1,
+        max_length=MAX_COMPARISON_METRICS,
+        description="The metrics compared; the challenger must win on every one.",
+        json_schema_extra=validations(cel(_unique_names_rule(), MSG_UNIQUE_METRIC_NAMES)),
+    )
+
+    @model_validator(mode="after")
+    def _unique_metric_names(self) -> Self:
+        _require_unique((metric.name for metric in self.metrics), MSG_UNIQUE_METRIC_NAMES)
+        return self
+
+
+class ShadowStage(_SpecModel):
+    """The challenger receives a copy of a share of live requests; its responses are
+    discarded. SLOs run on the challenger; an optional comparison runs on both versions,
+    which see the same requests."""
+
+    mirror_percent: int = Field(
+        default=100,
+        ge=1,
+        le=100,
+        description="Percent of requests mirrored to the challenger, 1 to 100.",
+    )
+    duration: Duration = Field(
+        description="How long the shadow stage lasts once the challenger is Ready."
+    )
+    comparison: Comparison | None = Field(
+        default=None,
+        description=(
+            "Compare challenger and champion on the mirrored traffic. A lost comparison rolls "
+            "back; inconclusive at the end of `duration` moves on."
+        ),
+    )
+
+
+class CanaryStep(_SpecModel):
+    """One canary step: hold `weight` percent of traffic on the challenger for `duration`."""
+
+    weight: int = Field(ge=0, le=100, description="Percent of traffic to the challenger, 0 to 100.")
+    duration: Duration = Field(
+        description=(
+            "How long the step lasts. The clock runs only while the challenger is Ready and "
+            "waits while checks are inconclusive."
+        ),
+    )
+
+
+class CanaryStage(_SpecModel):
+    """Live traffic moves to the challenger in steps; SLOs run every interval."""
+
+    steps: list[CanaryStep] = Field(
+        min_length=1,
+        max_length=MAX_CANARY_STEPS,
+        description="The steps, in order; weights strictly increase.",
+        json_schema_extra=validations(
+            cel(
+                "self.map(s, s.weight).isSorted() && "
+                "self.all(s, self.exists_one(t, t.weight == s.weight))",
+                MSG_WEIGHTS_INCREASE,
+            )
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _weights_increase(self) -> Self:
+        weights = [step.weight for step in self.steps]
+        if any(later <= earlier for earlier, later in itertools.pairwise(weights)):
+            raise ValueError(f"{MSG_WEIGHTS_INCREASE}; got {', '.join(map(str, weights))}")
+        return self
+
+
+class ChampionChallengerStage(Comparison):
+    """Traffic is split between champion and challenger and a sequential test compares
+    them on every metric until one wins or `maxDuration` passes."""
+
+    weight: int = Field(
+        default=50,
+        ge=1,
+        le=99,
+        description="Percent of traffic to the challenger during the comparison, 1 to 99.",
+    )
+    max_duration: Duration = Field(
+        description="Longest the comparison may run; then `onInconclusive` decides.",
+    )
+    on_inconclusive: OnInconclusive = Field(
+        default=OnInconclusive.KEEP_CHAMPION,
+        description=(
+            "At `maxDuration` without a decision: `keepChampion` rolls the challenger back, "
+            "`promote` lets it continue to the next stage."
+        ),
+    )
+
+
+class ApprovalStage(_SpecModel):
+    """Wait until a person approves (`kubectl modelrelease approve <release>`), with the
+    challenger keeping the traffic of the previous stage."""
+
+
+class WebhookStage(_SpecModel):
+    """Ask an external service (an offline evaluation, a change-management system) whether
+    to continue. The operator POSTs a JSON body with the release, namespace, revisions,
+    model and `metadata`. A 2xx response passes the gate, except 202 which means "still
+    evaluating, ask again"; any other response or a transport error is a failed attempt."""
+
+    url: HttpURL = Field(description="The http or https URL to POST to.")
+    timeout: Duration = Field(default="10s", description="Timeout of one call.")
+    interval: Duration = Field(
+        default="30s", description="Time between calls while the answer is 202 or failed."
+    )
+    max_duration: Duration = Field(
+        default="1h", description="The gate fails when it has not passed within this time."
+    )
+    failure_limit: int = Field(
+        default=2,
+        ge=0,
+        le=1000,
+        description="Consecutive failed attempts tolerated; one more fails the gate.",
+    )
+    metadata: StringMap = Field(
+        default_factory=dict,
+        description="Extra string values sent in the request body under `metadata`.",
+    )
+
+
+class Stage(_SpecModel):
+    """One stage of the release. Set exactly one of the stage types."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "(has(self.shadow) ? 1 : 0) + (has(self.canary) ? 1 : 0) + "
+                "(has(self.championChallenger) ? 1 : 0) + (has(self.approval) ? 1 : 0) + "
+                "(has(self.webhook) ? 1 : 0) == 1",
+                MSG_ONE_STAGE_TYPE,
+            )
+        )
+    )
+
+    name: DnsLabel | None = Field(
+        default=None,
+        description=(
+            "Name shown in status and by `kubectl get`; unique in the release. Defaults to "
+            "the stage type and its position, e.g. `canary-2`."
+        ),
+    )
+    shadow: ShadowStage | None = Field(
+        default=None, description="Mirror traffic to the challenger."
+    )
+    canary: CanaryStage | None = Field(default=None, description="Move live traffic in steps.")
+    champion_challenger: ChampionChallengerStage | None = Field(
+        default=None, description="Split traffic and compare the two versions statistically."
+    )
+    approval: ApprovalStage | None = Field(default=None, description="Wait for a person.")
+    webhook: WebhookStage | None = Field(default=None, description="Wait for an external service.")
+
+    @model_validator(mode="after")
+    def _exactly_one_type(self) -> Self:
+        present = [
+            stage
+            for stage in (
+                self.shadow,
+                self.canary,
+                self.champion_challenger,
+                self.approval,
+                self.webhook,
+            )
+            if stage is not None
+        ]
+        if len(present) != 1:
+            raise ValueError(MSG_ONE_STAGE_TYPE)
+        return self
+
+    @property
+    def type(self) -> StageType:
+        """The stage's type."""
+        if self.shadow is not None:
+            return StageType.SHADOW
+        if self.canary is not None:
+            return StageType.CANARY
+        if self.champion_challenger is not None:
+            return StageType.CHAMPION_CHALLENGER
+        if self.approval is not None:
+            return StageType.APPROVAL
+        return StageType.WEBHOOK
+
+    def display_name(self, index: int) -> str:
+        """The stage's name, or ``<type>-<index+1>`` when it has none (``canary-2``)."""
+        return self.name if self.name is not None else f"{self.type.value}-{index + 1}"
+
+
+# ---------------------------------------------------------------------------
+# ModelRelease
+# ---------------------------------------------------------------------------
+
+
+class ModelReleaseSpec(_SpecModel):
+    """The desired state of a model-inference endpoint and how new versions reach it."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!has(self.traffic.none) || !self.stages.exists(s, has(s.shadow))",
+                MSG_SHADOW_NEEDS_MIRROR,
+                ".stages",
+            ),
+            cel(
+                "has(self.analysis) || !self.stages.exists(s, has(s.championChallenger) || "
+                "(has(s.shadow) && has(s.shadow.comparison)))",
+                MSG_COMPARISON_NEEDS_ANALYSIS,
+                ".stages",
+            ),
+        )
+    )
+
+    model: ModelSpec = Field(description="The model being released; recorded in history.")
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Serving replicas of the champion at 100% traffic.",
+    )
+    template: PodTemplate = Field(
+        description=(
+            "Pod template of the inference server (a Kubernetes PodTemplateSpec: image, "
+            "`nvidia.com/gpu` limits, readiness probe). A change of `model` or `template` "
+            "creates a new revision and starts the stages."
+        ),
+    )
+    port: int = Field(
+        default=8000,
+        ge=1,
+        le=65535,
+        description="Container port serving inference requests; the Services expose it as `http`.",
+    )
+    progress_deadline: Duration = Field(
+        default="20m",
+        description=(
+            "How long challenger pods may take to become Ready (image pull, model load) "
+            "before the release rolls back."
+        ),
+    )
+    capacity: CapacitySpec = Field(
+        default_factory=CapacitySpec,
+        description="GPU capacity policy while two revisions run.",
+        json_schema_extra={"default": {}},
+    )
+    traffic: TrafficSpec = Field(description="The traffic router: exactly one.")
+    analysis: AnalysisSpec | None = Field(
+        default=None,
+        description="Prometheus connection and SLOs. Needed by comparisons and SLO checks.",
+    )
+    stages: list[Stage] = Field(
+        min_length=1,
+        max_length=MAX_STAGES,
+        description="The stages a new revision goes through, in order, before promotion.",
+        json_schema_extra=validations(
+            cel(_unique_names_rule(item_has_optional_name=True), MSG_UNIQUE_STAGE_NAMES)
+        ),
+    )
+    rollback: RollbackSpec = Field(
+        default_factory=RollbackSpec,
+        description="What happens when a challenger fails.",
+        json_schema_extra={"default": {}},
+    )
+    revision_history_limit: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description=(
+            "Old champions kept scaled to zero for instant rollback to a previous version."
+        ),
+    )
+    paused: bool = Field(
+        default=False,
+        description="Freeze the release where it is: no traffic change, no stage clock.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _require_unique((stage.name for stage in self.stages), MSG_UNIQUE_STAGE_NAMES)
+        if not self.traffic.can_mirror and any(s.shadow is not None for s in self.stages):
+            raise ValueError(MSG_SHADOW_NEEDS_MIRROR)
+        needs_analysis = any(
+            stage.champion_challenger is not None
+            or (stage.shadow is not None and stage.shadow.comparison is not None)
+            for stage in self.stages
+        )
+        if needs_analysis and self.analysis is None:
+            raise ValueError(MSG_COMPARISON_NEEDS_ANALYSIS)
+        return self
+
+
+class RevisionStatus(_StatusModel):
+    """One revision (champion or challenger) as last observed."""
+
+    revision: str | None = Field(
+        default=None, description="Revision hash of `model` and `template` (10 hex characters)."
+    )
+    model_name: str | None = Field(default=None, description="`spec.model.name` of the revision.")
+    model_version: str | None = Field(
+        default=None, description="`spec.model.version` of the revision."
+    )
+    replicas: int = Field(default=0, description="Replicas the operator asked for.")
+    ready_replicas: int = Field(default=0, description="Replicas Ready.")
+
+
+class CurrentStage(_StatusModel):
+    """Where the challenger is in the stages."""
+
+    index: int = Field(description="0-based position of the stage in `spec.stages`.")
+    type: StageType = Field(description="Type of the stage.")
+    name: str = Field(description="Name of the stage (its `name` or `<type>-<position>`).")
+    step: int | None = Field(default=None, description="canary: 0-based index of the step.")
+    weight: int = Field(default=0, description="Percent of live traffic on the challenger.")
+    mirror_percent: int = Field(
+        default=0, description="Percent of requests mirrored to the challenger."
+    )
+    stage_start_time: Timestamp | None = Field(
+        default=None, description="When the stage's clock started (challenger Ready)."
+    )
+    step_start_time: Timestamp | None = Field(
+        default=None, description="When the current step's clock started."
+    )
+    held_seconds: float = Field(
+        default=0,
+        description="Seconds the current step's clock waited on inconclusive checks.",
+    )
+    approved: bool = Field(default=False, description="approval: whether it was approved.")
+    gate_attempts: int = Field(default=0, description="webhook: calls made so far.")
+    gate_consecutive_failures: int = Field(
+        default=0, description="webhook: consecutive failed calls."
+    )
+    last_gate_time: Timestamp | None = Field(default=None, description="webhook: last call.")
+
+
+class CheckStatus(_StatusModel):
+    """The latest result of one SLO check."""
+
+    name: str = Field(description="The SLO's name.")
+    value: float | None = Field(default=None, description="The measured value, if any.")
+    min: float | None = Field(default=None, description="The SLO's min.")
+    max: float | None = Field(default=None, description="The SLO's max.")
+    requests: float | None = Field(
+        default=None, description="Requests counted by the SLO's requests query."
+    )
+    verdict: Verdict = Field(description="Pass, Fail or Inconclusive.")
+    consecutive_failures: int = Field(default=0, description="Failed checks in a row.")
+    consecutive_inconclusive: int = Field(default=0, description="Inconclusive checks in a row.")
+    message: str = Field(default="", description="Why, in words.")
+    time: Timestamp | None = Field(default=None, description="When the check ran.")
+
+
+class ArmCounts(_StatusModel):
+    """Event counts of one arm of a comparison since it began."""
+
+    bad: float = Field(default=0, description="Bad events.")
+    total: float = Field(default=0, description="All events.")
+
+
+class ComparisonStatus(_StatusModel):
+    """The state of one comparison metric."""
+
+    metric: str = Field(description="The metric's name.")
+    champion: ArmCounts = Field(default_factory=ArmCounts, description="Champion's counts.")
+    challenger: ArmCounts = Field(default_factory=ArmCounts, description="Challenger's counts.")
+    estimate: float | None = Field(
+        default=None, description="Estimated ratio of challenger to champion bad-event rates."
+    )
+    lower: float | None = Field(default=None, description="Lower confidence bound of the ratio.")
+    upper: float | None = Field(default=None, description="Upper confidence bound of the ratio.")
+    e_value: float | None = Field(
+        default=None, description="Evidence against no difference; decides at 1/alpha."
+    )
+    verdict: Verdict = Field(
+        default=Verdict.INCONCLUSIVE, description="Pass (challenger wins), Fail or Inconclusive."
+    )
+    message: str = Field(default="", description="Why, in words.")
+    time: Timestamp | None = Field(default=None, description="When it was last evaluated.")
+
+
+class Condition(_StatusModel):
+    """A condition in the `metav1.Condition` shape."""
+
+    type: str = Field(
+        min_length=1,
+        max_length=316,
+        description="Available, Progressing or Degraded.",
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="CamelCase reason, e.g. SLOFailed or InsufficientGPU.",
+    )
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+    last_transition_time: Timestamp = Field(description="When the status last changed.")
+    observed_generation: int | None = Field(
+        default=None, description="The `metadata.generation` this condition was set for."
+    )
+
+
+class HistoryEntry(_StatusModel):
+    """How the release of one revision ended."""
+
+    revision: str = Field(description="The revision.")
+    model_name: str = Field(description="Model name of the revision.")
+    model_version: str = Field(description="Model version of the revision.")
+    model_uri: str | None = Field(default=None, description="Model URI of the revision.")
+    model_metadata: dict[str, str] = Field(
+        default_factory=dict, description="Model metadata of the revision."
+    )
+    outcome: Outcome = Field(description="Promoted, RolledBack, Aborted or Superseded.")
+    reason: str = Field(description="CamelCase reason, e.g. SLOFailed.")
+    message: str = Field(default="", description="What happened, in words.")
+    time: Timestamp = Field(description="When it ended.")
+
+
+class ModelReleaseStatus(_StatusModel):
+    """The whole state of the release; an operator restart resumes from it."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The `metadata.generation` last acted upon."
+    )
+    phase: Phase | None = Field(
+        default=None,
+        description="Pending, Progressing, Paused, Succeeded, RolledBack or Failed.",
+    )
+    message: str | None = Field(default=None, description="What is happening, in words.")
+    champion: RevisionStatus | None = Field(
+        default=None, description="The revision serving traffic."
+    )
+    challenger: RevisionStatus | None = Field(
+        default=None, description="The revision being released, if any."
+    )
+    current_stage: CurrentStage | None = Field(
+        default=None, description="The stage the challenger is in, if any."
+    )
+    checks: list[CheckStatus] = Field(
+        default_factory=list, description="Latest result of every SLO check."
+    )
+    comparison: list[ComparisonStatus] = Field(
+        default_factory=list, description="State of each comparison metric of the current stage."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Available, Progressing and Degraded.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    history: list[HistoryEntry] = Field(
+        default_factory=list, description="Past revisions, newest last, bounded by the operator."
+    )
+    rejected_revision: str | None = Field(
+        default=None,
+        description=(
+            "A revision that failed; it is not retried until the spec changes or a retry is "
+            "requested."
+        ),
+    )
+    last_action: str | None = Field(
+        default=None, description="The last imperative action consumed (promote, abort, ...)."
+    )
+    last_action_time: Timestamp | None = Field(
+        default=None, description="When `lastAction` was consumed."
+    )
+
+
+class _Resource(BaseModel):
+    """Base of the top-level objects; `metadata` is kept as given."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+    )
+
+    api_version: Literal["modelrelease.dev/v1alpha1"] = Field(
+        default="modelrelease.dev/v1alpha1", description="modelrelease.dev/v1alpha1"
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Object metadata.")
+
+
+class ModelRelease(_Resource):
+    """A model-inference endpoint and the release of its new versions through shadow,
+    canary and champion-challenger stages."""
+
+    kind: Literal["ModelRelease"] = Field(default="ModelRelease", description="ModelRelease")
+    spec: ModelReleaseSpec = Field(description="What to serve and how to release it.")
+    status: ModelReleaseStatus | None = Field(
+        default=None, description="What the operator observed and did."
+    )
+
+
+class TemplateArg(_SpecModel):
+    """An argument of an SLO template, used as `{{name}}` in its queries."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "!(self.name in ["
+                + ", ".join(f"'{name}'" for name in BUILTIN_QUERY_VARIABLES)
+                + "])",
+                MSG_ARG_SHADOWS_BUILTIN,
+                ".name",
+            )
+        )
+    )
+
+    name: str = Field(
+        min_length=1, max_length=63, pattern=ARG_NAME_PATTERN, description="Name of the argument."
+    )
+    description: str | None = Field(
+        default=None, max_length=MESSAGE_MAX_LENGTH, description="What the argument means."
+    )
+    default: str | None = Field(
+        default=None,
+        max_length=METADATA_VALUE_MAX_LENGTH,
+        description="Value used when the SLO passes none; without it the argument is required.",
+    )
+
+    @model_validator(mode="after")
+    def _not_builtin(self) -> Self:
+        if self.name in BUILTIN_QUERY_VARIABLES:
+            raise ValueError(f"{MSG_ARG_SHADOWS_BUILTIN}; got {self.name!r}")
+        return self
+
+
+class SLOTemplateSpec(_SpecModel):
+    """A reusable SLO query with arguments."""
+
+    description: str | None = Field(
+        default=None, max_length=MESSAGE_MAX_LENGTH, description="What the query measures."
+    )
+    query: Query = Field(
+        description=(
+            "PromQL returning one number, with the built-in variables (`{{namespace}}`, "
+            "`{{release}}`, `{{revision}}`, `{{champion}}`, `{{challenger}}`, `{{interval}}`) "
+            "and the template's `args`."
+        ),
+    )
+    requests_query: Query | None = Field(
+        default=None,
+        description="PromQL returning the request count over the interval, for `minRequests`.",
+    )
+    args: list[TemplateArg] = Field(
+        default_factory=list,
+        max_length=MAX_TEMPLATE_ARGS,
+        description="The template's arguments.",
+        json_schema_extra=validations(cel(_unique_names_rule(), MSG_UNIQUE_ARG_NAMES)),
+    )
+
+    @model_validator(mode="after")
+    def _unique_arg_names(self) -> Self:
+        _require_unique((arg.name for arg in self.args), MSG_UNIQUE_ARG_NAMES)
+        return self
+
+
+class SLOTemplate(_Resource):
+    """A reusable SLO query, usable by ModelReleases in its namespace."""
+
+    kind: Literal["SLOTemplate"] = Field(default="SLOTemplate", description="SLOTemplate")
+    spec: SLOTemplateSpec = Field(description="The query and its arguments.")
+
+
+class ClusterSLOTemplate(_Resource):
+    """A reusable SLO query, usable by ModelReleases in every namespace."""
+
+    kind: Literal["ClusterSLOTemplate"] = Field(
+        default="ClusterSLOTemplate", description="ClusterSLOTemplate"
+    )
+    spec: SLOTemplateSpec = Field(description="The query and its arguments.")
+
+
+__all__ = [
+    "SLO",
+    "AnalysisSpec",
+    "ApprovalStage",
+    "ArmCounts",
+    "CASecretRef",
+    "CanaryStage",
+    "CanaryStep",
+    "CapacitySpec",
+    "ChampionChallengerStage",
+    "CheckStatus",
+    "ClusterSLOTemplate",
+    "Comparison",
+    "ComparisonMetric",
+    "ComparisonStatus",
+    "Condition",
+    "CurrentStage",
+    "GatewayAPIRouter",
+    "HistoryEntry",
+    "IstioRouter",
+    "ModelRelease",
+    "ModelReleaseSpec",
+    "ModelReleaseStatus",
+    "ModelSpec",
+    "NoRouter",
+    "PrometheusSpec",
+    "RevisionStatus",
+    "RollbackSpec",
+    "SLOTemplate",
+    "SLOTemplateSpec",
+    "SecretRef",
+    "ShadowStage",
+    "Stage",
+    "TemplateArg",
+    "TemplateRef",
+    "TrafficSpec",
+    "WebhookStage",
+]
