@@ -1,0 +1,59 @@
+"""How many replicas each revision runs, for a share of traffic and a capacity mode.
+
+``surge`` adds the challenger next to a full champion. ``conserve`` keeps the
+total within ``replicas + maxSurge``: the champion gives up pods as the
+challenger takes traffic, and gets them back on rollback.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from modelrelease.api.constants import CapacityMode
+
+FULL = 100
+
+
+@dataclass(frozen=True)
+class ReplicaPlan:
+    champion: int
+    challenger: int
+
+    @property
+    def total(self) -> int:
+        return self.champion + self.challenger
+
+
+def replicas_for_share(replicas: int, percent: int) -> int:
+    """Pods needed to serve ``percent`` of the traffic ``replicas`` pods serve at 100%.
+
+    Any positive share gets at least one pod; shares round up so no pod is
+    asked to carry more than its part.
+    """
+    if percent <= 0:
+        return 0
+    return min(replicas, max(1, math.ceil(replicas * percent / FULL)))
+
+
+def replica_plan(
+    mode: CapacityMode, replicas: int, max_surge: int, challenger_share: int
+) -> ReplicaPlan:
+    """Replicas of champion and challenger while the challenger gets ``challenger_share`` %.
+
+    The share is the live traffic weight, or the mirrored percent in shadow
+    (mirrored requests need serving too).
+    """
+    challenger = replicas_for_share(replicas, challenger_share)
+    if mode is CapacityMode.SURGE:
+        return ReplicaPlan(champion=replicas, challenger=challenger)
+    champion = max(0, min(replicas, replicas + max_surge - challenger))
+    # The champion keeps one pod while it still takes traffic, even at maxSurge 0.
+    if challenger_share < FULL:
+        champion = max(champion, 1)
+    return ReplicaPlan(champion=champion, challenger=challenger)
+
+
+def steady(replicas: int) -> ReplicaPlan:
+    """No challenger: the champion at full size."""
+    return ReplicaPlan(champion=replicas, challenger=0)

@@ -1,0 +1,107 @@
+"""What one reconcile pass saw, as plain data (parsed from API objects here, purely)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from modelrelease.analysis.checks import Measurement
+from modelrelease.api.constants import LABEL_REVISION, Action, Reason
+from modelrelease.api.models import ModelSpec
+from modelrelease.core.manifests import ANNOTATION_MANIFEST_HASH, Owner, model_from_annotations
+from modelrelease.routers.router import Routes
+
+if TYPE_CHECKING:
+    from modelrelease.core.slos import ResolvedSLO
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in the spec or the cluster that stops the release from moving."""
+
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """One revision's Deployment as observed."""
+
+    name: str
+    revision: str
+    replicas: int  # spec.replicas
+    ready_replicas: int
+    updated_replicas: int
+    created: datetime | None
+    manifest_hash: str | None
+    model: ModelSpec | None
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_replicas >= self.replicas and self.updated_replicas >= self.replicas
+
+
+@dataclass(frozen=True)
+class SLOResult:
+    """One SLO's measurement in this pass, with the request count when one is asked for."""
+
+    measurement: Measurement
+    requests: float | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    owner: Owner
+    generation: int = 0
+    deployments: Mapping[str, DeploymentState] = field(default_factory=dict)  # by revision
+    routes: Routes | None = None  # None: no router, or it could not be read
+    problems: tuple[Problem, ...] = ()
+    slo_results: Mapping[str, SLOResult] | None = None  # None: no check ran this pass
+    action: Action | None = None
+    invalid_action: str | None = None  # an annotation value that is no known action
+    slos: tuple[ResolvedSLO, ...] = ()  # the SLO queries as rendered for this pass
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def deployment_state(obj: Json) -> DeploymentState | None:
+    """Parse a Deployment; None when it carries no revision label."""
+    meta = obj.get("metadata") or {}
+    revision = (meta.get("labels") or {}).get(LABEL_REVISION)
+    if not revision:
+        return None
+    status = obj.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    return DeploymentState(
+        name=str(meta.get("name", "")),
+        revision=str(revision),
+        replicas=int((obj.get("spec") or {}).get("replicas", 1)),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        updated_replicas=int(status.get("updatedReplicas") or 0),
+        created=_time(meta.get("creationTimestamp")),
+        manifest_hash=annotations.get(ANNOTATION_MANIFEST_HASH),
+        model=model_from_annotations(annotations),
+    )
+
+
+def deployments_by_revision(objects: Iterable[Json]) -> dict[str, DeploymentState]:
+    states = (deployment_state(obj) for obj in objects)
+    return {state.revision: state for state in states if state is not None}
+
+
+def parse_action(value: str | None) -> tuple[Action | None, str | None]:
+    """The action an annotation asks for, or the invalid text it holds."""
+    if value is None:
+        return None, None
+    try:
+        return Action(value.strip().lower()), None
+    except ValueError:
+        return None, value

@@ -1,0 +1,283 @@
+"""What each stage type does in one pass. New stage types add a function here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from modelrelease.analysis.checks import (
+    CheckRecord,
+    Standing,
+    fold,
+    overall,
+    standing,
+)
+from modelrelease.api.constants import Action, ConditionStatus, Phase, Reason, StageType, Verdict
+from modelrelease.api.durations import format_duration, parse_duration
+from modelrelease.api.models import CanaryStage, CheckStatus, CurrentStage, ShadowStage, Stage
+from modelrelease.core.context import FULL, Pass
+from modelrelease.core.decision import EventType
+from modelrelease.core.slos import ResolvedSLO, effective_measurement
+from modelrelease.core.transitions import complete_stage, describe, replicas_for, rollback
+from modelrelease.routers.router import Routes
+
+StageHandler = Callable[[Pass, Stage, CurrentStage], None]
+
+
+def run_stage(p: Pass, stage: Stage, current: CurrentStage) -> None:
+    """Run the current stage; a type this operator cannot run holds with a condition."""
+    HANDLERS.get(stage.type, unsupported)(p, stage, current)
+
+
+# --- canary ----------------------------------------------------------------------
+
+
+def canary(p: Pass, stage: Stage, current: CurrentStage) -> None:
+    spec = stage.canary
+    assert spec is not None
+    step_index = min(current.step or 0, len(spec.steps) - 1)
+    current.step = step_index
+    step = spec.steps[step_index]
+    if current.step_start_time is None and not _start_step(p, current, step.weight, 0):
+        return
+    if not _judge(p, current, parse_duration(step.duration)):
+        return
+    if step_index + 1 < len(spec.steps):
+        _next_step(p, spec, current)
+    else:
+        complete_stage(p, current)
+
+
+def _next_step(p: Pass, spec: CanaryStage, current: CurrentStage) -> None:
+    current.step = (current.step or 0) + 1
+    current.step_start_time = None
+    current.held_seconds = 0
+    step = spec.steps[current.step]
+    _start_step(p, current, step.weight, 0)
+
+
+# --- shadow -----------------------------------------------------------------------
+
+
+def shadow(p: Pass, stage: Stage, current: CurrentStage) -> None:
+    spec: ShadowStage | None = stage.shadow
+    assert spec is not None
+    if spec.comparison is not None:
+        # Comparisons come with the sequential judge; until then, say so and hold.
+        unsupported(p, stage, current)
+        return
+    if current.step_start_time is None and not _start_step(p, current, 0, spec.mirror_percent):
+        return
+    if _judge(p, current, parse_duration(spec.duration)):
+        current.mirror_percent = 0
+        complete_stage(p, current)
+
+
+# --- approval ---------------------------------------------------------------------
+
+
+def approval(p: Pass, stage: Stage, current: CurrentStage) -> None:
+    _keep(p, current)
+    if p.action is Action.APPROVE:
+        current.approved = True
+        p.event(EventType.NORMAL, Reason.APPROVED, f"stage {current.name} approved")
+    if current.approved:
+        complete_stage(p, current)
+        return
+    if current.stage_start_time is None:
+        current.stage_start_time = p.now
+    p.progressing(
+        ConditionStatus.TRUE,
+        Reason.WAITING_FOR_APPROVAL,
+        f"stage {current.name}: waiting for approval of {describe(p, p.challenger)} "
+        f"(kubectl modelrelease approve {p.release})",
+    )
+
+
+def unsupported(p: Pass, stage: Stage, current: CurrentStage) -> None:
+    _keep(p, current)
+    message = (
+        f"stage {current.name} ({stage.type.value}) is not supported by this operator "
+        "version; the release holds here: remove the stage or upgrade the operator"
+    )
+    p.progressing(ConditionStatus.FALSE, Reason.INVALID_SPEC, message)
+    p.degraded(Reason.INVALID_SPEC, message)
+
+
+HANDLERS: dict[StageType, StageHandler] = {
+    StageType.CANARY: canary,
+    StageType.SHADOW: shadow,
+    StageType.APPROVAL: approval,
+}
+
+
+# --- shared steps -------------------------------------------------------------------
+
+
+def _keep(p: Pass, current: CurrentStage) -> None:
+    share = max(current.weight, current.mirror_percent)
+    p.run(
+        replicas_for(p, share),
+        Routes(FULL - current.weight, current.weight, current.mirror_percent),
+    )
+
+
+def _start_step(p: Pass, current: CurrentStage, weight: int, mirror: int) -> bool:
+    """Start the step's clock once the challenger has the pods its share needs.
+
+    Until then traffic stays where it was, so a slow model load never eats a step.
+    """
+    replicas = replicas_for(p, max(weight, mirror))
+    ready = p.ready_replicas(p.challenger)
+    if ready < replicas.challenger:
+        p.run(replicas, Routes(FULL - current.weight, current.weight, current.mirror_percent))
+        p.progressing(
+            ConditionStatus.TRUE,
+            Reason.WAITING_FOR_CHALLENGER,
+            f"stage {current.name}: waiting for {describe(p, p.challenger)} to have "
+            f"{replicas.challenger} ready replicas (has {ready})",
+        )
+        return False
+    first = current.stage_start_time is None
+    current.weight, current.mirror_percent = weight, mirror
+    current.step_start_time = p.now
+    current.held_seconds = 0
+    if first:
+        current.stage_start_time = p.now
+        p.event(EventType.NORMAL, Reason.STAGE_STARTED, f"stage {current.name} started")
+    p.event(EventType.NORMAL, Reason.STEP_ADVANCED, _traffic_text(current))
+    p.run(replicas, Routes(FULL - weight, weight, mirror))
+    return True
+
+
+def _traffic_text(current: CurrentStage) -> str:
+    where = f"stage {current.name}" + (
+        f" step {current.step + 1}" if current.step is not None else ""
+    )
+    if current.mirror_percent:
+        return f"{where}: mirroring {current.mirror_percent}% of requests to the challenger"
+    return f"{where}: {current.weight}% of traffic to the challenger"
+
+
+def _judge(p: Pass, current: CurrentStage, duration: float) -> bool:
+    """Fold this pass's checks; roll back on failure; True when the step may end."""
+    replicas = replicas_for(p, max(current.weight, current.mirror_percent))
+    p.run(replicas, Routes(FULL - current.weight, current.weight, current.mirror_percent))
+    verdict, failure = _check_round(p, current)
+    if verdict is Standing.FAILED:
+        reason, message = failure
+        rollback(p, reason, message)
+        return False
+    elapsed = p.seconds_since(current.step_start_time) - current.held_seconds
+    clock = f"{format_duration(max(elapsed, 0))} of {format_duration(duration)}"
+    status = f"{_traffic_text(current)}; {clock}"
+    if elapsed >= duration and verdict is Standing.PASSED:
+        return True
+    p.status.phase = Phase.PROGRESSING
+    p.progressing(ConditionStatus.TRUE, Reason.STEP_ADVANCED, f"{status}; {_checks_text(p)}")
+    p.healthy()
+    return False
+
+
+# --- SLO checks ---------------------------------------------------------------------
+
+
+def _check_round(p: Pass, current: CurrentStage) -> tuple[Standing, tuple[Reason, str]]:
+    """Fold this pass's measurements (if any) into status; the SLOs' overall standing."""
+    slos = p.observation.slos
+    if not slos:
+        return Standing.PASSED, (Reason.SLO_FAILED, "")
+    records = {check.name: check for check in p.status.checks}
+    unreachable: set[str] = set()
+    results = p.observation.slo_results
+    if results is not None:
+        for slo in slos:
+            result = results.get(slo.name)
+            if result is None:
+                continue
+            measurement = effective_measurement(slo, result)
+            if measurement.unreachable:
+                unreachable.add(slo.name)
+            record = fold(_record(records.get(slo.name), slo), measurement, slo.thresholds)
+            records[slo.name] = _check_status(record, slo, result.requests, p)
+    p.status.checks = [records[slo.name] for slo in slos if slo.name in records]
+    standings = {slo.name: _standing(records.get(slo.name), slo, current) for slo in slos}
+    if results is not None and _waiting_on_data(records, standings):
+        current.held_seconds += p.interval_seconds
+    return overall(standings.values()), _failure(records, standings, unreachable)
+
+
+def _standing(check: CheckStatus | None, slo: ResolvedSLO, current: CurrentStage) -> Standing:
+    if check is None:
+        return Standing.PENDING
+    result = standing(_record(check, slo), slo.policy)
+    # A pass must be at this step's traffic: a check from before the step does not count.
+    stale = check.time is None or (
+        current.step_start_time is not None and check.time <= current.step_start_time
+    )
+    if result is Standing.PASSED and stale:
+        return Standing.PENDING
+    return result
+
+
+def _waiting_on_data(records: dict[str, CheckStatus], standings: dict[str, Standing]) -> bool:
+    return any(
+        standings[name] is Standing.PENDING and records[name].verdict is Verdict.INCONCLUSIVE
+        for name in standings
+        if name in records
+    )
+
+
+def _failure(
+    records: dict[str, CheckStatus], standings: dict[str, Standing], unreachable: set[str]
+) -> tuple[Reason, str]:
+    failed = [name for name, value in standings.items() if value is Standing.FAILED]
+    if not failed:
+        return Reason.SLO_FAILED, ""
+    name = failed[0]
+    check = records[name]
+    if check.verdict is Verdict.INCONCLUSIVE:
+        reason = Reason.PROMETHEUS_UNREACHABLE if name in unreachable else Reason.SLO_INCONCLUSIVE
+        return reason, (
+            f"SLO {name} was inconclusive {check.consecutive_inconclusive} times in a row "
+            f"({check.message}) and its noData policy is fail"
+        )
+    return Reason.SLO_FAILED, (
+        f"SLO {name} failed {check.consecutive_failures} checks in a row: {check.message}"
+    )
+
+
+def _record(check: CheckStatus | None, slo: ResolvedSLO) -> CheckRecord:
+    if check is None:
+        return CheckRecord(name=slo.name)
+    return CheckRecord(
+        name=check.name,
+        verdict=check.verdict,
+        value=check.value,
+        consecutive_failures=check.consecutive_failures,
+        consecutive_inconclusive=check.consecutive_inconclusive,
+        message=check.message,
+    )
+
+
+def _check_status(
+    record: CheckRecord, slo: ResolvedSLO, requests: float | None, p: Pass
+) -> CheckStatus:
+    return CheckStatus(
+        name=record.name,
+        value=record.value,
+        min=slo.thresholds.minimum,
+        max=slo.thresholds.maximum,
+        requests=requests,
+        verdict=record.verdict,
+        consecutive_failures=record.consecutive_failures,
+        consecutive_inconclusive=record.consecutive_inconclusive,
+        message=record.message,
+        time=p.now,
+    )
+
+
+def _checks_text(p: Pass) -> str:
+    if not p.observation.slos:
+        return "no SLOs"
+    passing = sum(1 for check in p.status.checks if check.verdict is Verdict.PASS)
+    return f"{passing}/{len(p.observation.slos)} SLOs passing"

@@ -1,0 +1,1 @@
+"""Gates between stages: things outside the release that must say "go" first."""

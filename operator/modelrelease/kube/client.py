@@ -1,0 +1,266 @@
+"""The one place that talks to the Kubernetes API server (apart from kopf itself).
+
+Everything here is synchronous (the official client is); the reconcile pass
+runs it in a worker thread. Objects go in and come out as plain JSON-shaped
+dicts with the API's own field names, so the pure core never sees client
+library types. Errors become the few types of ``kube.errors``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from modelrelease.api.constants import (
+    GROUP,
+    LABEL_RELEASE,
+    PLURAL_CLUSTER_SLO_TEMPLATES,
+    PLURAL_SLO_TEMPLATES,
+    VERSION,
+)
+from modelrelease.kube.errors import ForbiddenError, KubeError, WriteConflictError
+from modelrelease.routers import gatewayapi
+
+Json = dict[str, Any]
+
+FIELD_MANAGER = "modelrelease-operator"
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+REQUEST_TIMEOUT_SECONDS = 15.0
+HTTP_FORBIDDEN = 403
+HTTP_NOT_FOUND = 404
+HTTP_CONFLICT = 409
+
+
+def new_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """An API client for the in-cluster service account, or the kubeconfig."""
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        configuration = client.Configuration()
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return client.ApiClient(configuration)
+    api_client: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig
+    )
+    return api_client
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except ApiException as error:
+        detail = f"{what}: HTTP {error.status} {error.reason}: {_message(error)}"
+        if error.status == HTTP_CONFLICT:
+            raise WriteConflictError(detail) from error
+        if error.status == HTTP_FORBIDDEN:
+            raise ForbiddenError(detail) from error
+        raise KubeError(detail) from error
+
+
+def _message(error: ApiException) -> str:
+    try:
+        return str(json.loads(error.body or "{}").get("message", error.body))
+    except ValueError:
+        return str(error.body)
+
+
+def _json(response: Any) -> Json:
+    data: Json = json.loads(response.data)
+    return data
+
+
+def _release_selector(release: str) -> str:
+    return f"{LABEL_RELEASE}={release}"
+
+
+class KubeClient:
+    """Typed-at-the-edge access to the objects the operator reads and writes."""
+
+    def __init__(self, api_client: client.ApiClient):
+        self._apps = client.AppsV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+        self._extensions = client.ApiextensionsV1Api(api_client)
+
+    # --- generic helpers ------------------------------------------------------
+
+    def _get_or_none(self, what: str, call: Any, *args: Any) -> Json | None:
+        try:
+            with _translated(what):
+                return _json(
+                    call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+                )
+        except KubeError as error:
+            cause = error.__cause__
+            if isinstance(cause, ApiException) and cause.status == HTTP_NOT_FOUND:
+                return None
+            raise
+
+    # --- workloads ------------------------------------------------------------
+
+    def list_deployments(self, namespace: str, release: str) -> list[Json]:
+        with _translated(f"list Deployments of {namespace}/{release}"):
+            response = self._apps.list_namespaced_deployment(
+                namespace,
+                label_selector=_release_selector(release),
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        items: list[Json] = _json(response).get("items", [])
+        return items
+
+    def list_pods(self, namespace: str, release: str) -> list[Json]:
+        with _translated(f"list Pods of {namespace}/{release}"):
+            response = self._core.list_namespaced_pod(
+                namespace,
+                label_selector=_release_selector(release),
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        items: list[Json] = _json(response).get("items", [])
+        return items
+
+    def get_service(self, namespace: str, name: str) -> Json | None:
+        return self._get_or_none(
+            f"get Service {namespace}/{name}", self._core.read_namespaced_service, name, namespace
+        )
+
+    def apply_deployment(self, manifest: Json) -> None:
+        meta = manifest["metadata"]
+        with _translated(f"apply Deployment {meta['namespace']}/{meta['name']}"):
+            self._apps.patch_namespaced_deployment(
+                meta["name"],
+                meta["namespace"],
+                manifest,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+
+    def apply_service(self, manifest: Json) -> None:
+        meta = manifest["metadata"]
+        with _translated(f"apply Service {meta['namespace']}/{meta['name']}"):
+            self._core.patch_namespaced_service(
+                meta["name"],
+                meta["namespace"],
+                manifest,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        """Set ``spec.replicas`` alone (the Deployment's template is left untouched)."""
+        with _translated(f"scale Deployment {namespace}/{name} to {replicas}"):
+            self._apps.patch_namespaced_deployment(
+                name,
+                namespace,
+                {"spec": {"replicas": replicas}},
+                field_manager=FIELD_MANAGER,
+                _content_type=MERGE_PATCH,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+
+    def delete_deployment(self, namespace: str, name: str) -> None:
+        try:
+            with _translated(f"delete Deployment {namespace}/{name}"):
+                self._apps.delete_namespaced_deployment(
+                    name,
+                    namespace,
+                    propagation_policy="Background",
+                    _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                )
+        except KubeError as error:
+            cause = error.__cause__
+            if not (isinstance(cause, ApiException) and cause.status == HTTP_NOT_FOUND):
+                raise
+
+    # --- nodes (GPU capacity) --------------------------------------------------
+
+    def list_nodes(self) -> list[Json]:
+        with _translated("list Nodes"):
+            response = self._core.list_node(
+                _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        items: list[Json] = _json(response).get("items", [])
+        return items
+
+    # --- configuration the spec points at ---------------------------------------
+
+    def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        secret = self._get_or_none(
+            f"get Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace
+        )
+        if secret is None:
+            return None
+        encoded: dict[str, str] = secret.get("data") or {}
+        return {key: base64.b64decode(value).decode() for key, value in encoded.items()}
+
+    def get_slo_template(self, namespace: str, name: str) -> Json | None:
+        return self._get_or_none(
+            f"get SLOTemplate {namespace}/{name}",
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL_SLO_TEMPLATES,
+            name,
+        )
+
+    def get_cluster_slo_template(self, name: str) -> Json | None:
+        return self._get_or_none(
+            f"get ClusterSLOTemplate {name}",
+            self._custom.get_cluster_custom_object,
+            GROUP,
+            VERSION,
+            PLURAL_CLUSTER_SLO_TEMPLATES,
+            name,
+        )
+
+    # --- Gateway API (routers.gatewayapi.HTTPRouteStore) -------------------------
+
+    def get_http_route(self, namespace: str, name: str) -> Json | None:
+        return self._get_or_none(
+            f"get HTTPRoute {namespace}/{name}",
+            self._custom.get_namespaced_custom_object,
+            gatewayapi.GROUP,
+            gatewayapi.VERSION,
+            namespace,
+            gatewayapi.PLURAL,
+            name,
+        )
+
+    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
+        with _translated(f"replace HTTPRoute {namespace}/{name}"):
+            response = self._custom.replace_namespaced_custom_object(
+                gatewayapi.GROUP,
+                gatewayapi.VERSION,
+                namespace,
+                gatewayapi.PLURAL,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        return _json(response)
+
+    def get_http_route_crd(self) -> Json | None:
+        return self._get_or_none(
+            f"get CustomResourceDefinition {gatewayapi.CRD_NAME}",
+            self._extensions.read_custom_resource_definition,
+            gatewayapi.CRD_NAME,
+        )

@@ -1,0 +1,120 @@
+"""Reading what a pass needs from the cluster (runs in a worker thread)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelrelease.api.constants import Reason, TemplateKind
+from modelrelease.api.durations import parse_duration
+from modelrelease.api.models import ModelReleaseSpec, PrometheusSpec
+from modelrelease.core.manifests import Owner
+from modelrelease.core.observation import DeploymentState, Problem, deployments_by_revision
+from modelrelease.core.slos import TemplateKey, template_keys
+from modelrelease.kube.client import KubeClient
+from modelrelease.metrics.auth import CredentialsError, authorization_from_secret
+from modelrelease.metrics.provider import ProviderConfig
+from modelrelease.routers.router import (
+    RouteNotFoundError,
+    Router,
+    RouterError,
+    Routes,
+    RuleNotFoundError,
+)
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    deployments: dict[str, DeploymentState] = field(default_factory=dict)
+    routes: Routes | None = None
+    templates: dict[TemplateKey, Json | None] = field(default_factory=dict)
+    provider_config: ProviderConfig | None = None
+    problems: tuple[Problem, ...] = ()
+
+
+def observe_cluster(
+    kube: KubeClient,
+    router: Router | None,
+    owner: Owner,
+    spec: ModelReleaseSpec,
+    need_provider: bool,
+) -> ClusterView:
+    problems: list[Problem] = []
+    deployments = deployments_by_revision(kube.list_deployments(owner.namespace, owner.name))
+    routes = _routes(router, problems)
+    templates = _templates(kube, owner.namespace, spec)
+    provider_config = None
+    if need_provider and spec.analysis is not None:
+        provider_config = _provider_config(
+            kube, owner.namespace, spec.analysis.prometheus, problems
+        )
+    return ClusterView(deployments, routes, templates, provider_config, tuple(problems))
+
+
+def _routes(router: Router | None, problems: list[Problem]) -> Routes | None:
+    if router is None:
+        return None
+    try:
+        return router.get_routes()
+    except RouteNotFoundError as error:
+        problems.append(Problem(Reason.ROUTE_NOT_FOUND, str(error)))
+    except RuleNotFoundError as error:
+        problems.append(Problem(Reason.ROUTE_RULE_NOT_FOUND, str(error)))
+    except RouterError as error:
+        problems.append(Problem(Reason.RECONCILE_ERROR, str(error)))
+    return None
+
+
+def _templates(
+    kube: KubeClient, namespace: str, spec: ModelReleaseSpec
+) -> dict[TemplateKey, Json | None]:
+    found: dict[TemplateKey, Json | None] = {}
+    for kind, name in template_keys(spec.analysis):
+        if kind is TemplateKind.SLO_TEMPLATE:
+            found[(kind, name)] = kube.get_slo_template(namespace, name)
+        else:
+            found[(kind, name)] = kube.get_cluster_slo_template(name)
+    return found
+
+
+def _provider_config(
+    kube: KubeClient, namespace: str, prometheus: PrometheusSpec, problems: list[Problem]
+) -> ProviderConfig | None:
+    authorization = None
+    if prometheus.auth_secret_ref is not None:
+        name = prometheus.auth_secret_ref.name
+        data = kube.get_secret_data(namespace, name)
+        if data is None:
+            problems.append(_missing_secret(namespace, name, "analysis.prometheus.authSecretRef"))
+            return None
+        try:
+            authorization = authorization_from_secret(data)
+        except CredentialsError as error:
+            problems.append(Problem(Reason.INVALID_SPEC, f"Secret {namespace}/{name}: {error}"))
+            return None
+    ca_bundle = None
+    if prometheus.ca_secret_ref is not None:
+        ref = prometheus.ca_secret_ref
+        data = kube.get_secret_data(namespace, ref.name)
+        if data is None or ref.key not in data:
+            where = "analysis.prometheus.caSecretRef"
+            problems.append(_missing_secret(namespace, ref.name, where, key=ref.key))
+            return None
+        ca_bundle = data[ref.key]
+    return ProviderConfig(
+        address=prometheus.address,
+        timeout_seconds=parse_duration(prometheus.timeout),
+        authorization=authorization,
+        ca_bundle=ca_bundle,
+        insecure_skip_verify=prometheus.insecure_skip_verify,
+    )
+
+
+def _missing_secret(namespace: str, name: str, where: str, key: str | None = None) -> Problem:
+    what = f"Secret {namespace}/{name}" + (f" with key {key!r}" if key else "")
+    return Problem(
+        Reason.SECRET_NOT_FOUND,
+        f"{where} names {what}, which does not exist; create it or fix the reference",
+    )

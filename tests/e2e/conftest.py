@@ -1,0 +1,486 @@
+"""End-to-end fixtures: the real operator and the traffic simulator as processes.
+
+Each test gets a fresh namespace, an operator process watching only that
+namespace, and (when asked for) a simulator sending traffic through it. Helpers
+read the API with the Kubernetes client; waiting is done with ``wait_for``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from tests.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+GROUP, VERSION, PLURAL = "modelrelease.dev", "v1alpha1", "modelreleases"
+ROUTE_GROUP, ROUTE_VERSION, ROUTE_PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
+RELEASE = "chat"
+INTERVAL = "2s"
+RECONCILE_INTERVAL = "1"
+STOP_TIMEOUT = 15
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+@dataclass
+class Process:
+    """A child process with its output in a file (shown when a test fails)."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        assert self.popen is None or self.popen.poll() is not None, f"{self.name} runs"
+        self.starts += 1
+        log = self.log_path.open("ab")
+        log.write(f"--- start {self.starts} at {time.time():.1f}\n".encode())
+        log.flush()
+        self.popen = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no last status write."""
+        assert self.popen is not None
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=STOP_TIMEOUT)
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _env(kubeconfig: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KUBECONFIG"] = kubeconfig
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def operator(
+    kubeconfig: str,
+    namespace: str,
+    kubectl: Kubectl,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Process]:
+    """The operator (``python -m modelrelease``) watching the test's namespace."""
+    command = [
+        sys.executable,
+        "-m",
+        "modelrelease",
+        "--namespace",
+        namespace,
+        "--liveness",
+        "",
+        "--reconcile-interval",
+        RECONCILE_INTERVAL,
+    ]
+    process = Process("operator", command, _env(kubeconfig), tmp_path / "operator.log")
+    process.start()
+    yield process
+    _delete_releases(process, kubectl, namespace)
+    process.stop()
+    _report(request, process)
+
+
+def _delete_releases(process: Process, kubectl: Kubectl, namespace: str) -> None:
+    """Delete the releases while an operator runs, so their finalizers are honoured."""
+    if not process.running:
+        process.start()
+    deleted = kubectl(
+        "delete", PLURAL, "--all", "-n", namespace, "--wait=true", "--timeout=30s", check=False
+    )
+    if deleted.returncode != 0:  # never leave a namespace stuck on a finalizer
+        names = kubectl("get", PLURAL, "-n", namespace, "-o", "name", check=False).stdout.split()
+        for name in names:
+            kubectl(
+                "patch",
+                name,
+                "-n",
+                namespace,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
+            )
+
+
+@pytest.fixture
+def simulator(
+    kubeconfig: str,
+    namespace: str,
+    prometheus_targets_dir: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Simulator]:
+    """The traffic simulator for the test's namespace; its stats file is readable."""
+    stats = tmp_path / "stats.json"
+    command = [
+        sys.executable,
+        "-m",
+        "hack.simulator",
+        "--namespace",
+        namespace,
+        "--kubeconfig",
+        kubeconfig,
+        "--targets-dir",
+        str(prometheus_targets_dir),
+        "--stats-file",
+        str(stats),
+        "--seed",
+        "7",
+        "--id",
+        f"e2e-{namespace}",
+    ]
+    process = Process("simulator", command, _env(kubeconfig), tmp_path / "simulator.log")
+    process.start()
+    yield Simulator(process, stats)
+    process.stop()
+    _report(request, process)
+
+
+@dataclass
+class Simulator:
+    process: Process
+    stats_path: Path
+
+    def stats(self) -> dict[str, Any]:
+        if not self.stats_path.exists():
+            return {}
+        data: dict[str, Any] = json.loads(self.stats_path.read_text())
+        return data
+
+    def revision(self, revision: str) -> dict[str, Any] | None:
+        return next(
+            (r for r in self.stats().get("revisions", []) if r["revision"] == revision), None
+        )
+
+    def served(self, revision: str) -> int:
+        entry = self.revision(revision) or {}
+        user = entry.get("user") or {}
+        return int(user.get("success", 0)) + int(user.get("error", 0))
+
+
+def _report(request: pytest.FixtureRequest, process: Process) -> None:
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        tail = process.output()[-6000:]
+        print(f"\n===== {process.name} output (last 6000 characters) =====\n{tail}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    """Reads and writes of the objects the tests look at."""
+
+    api_client: client.ApiClient
+    namespace: str
+    kubectl: Kubectl
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api_client)
+
+    def apply(self, *objects: dict[str, Any]) -> None:
+        for obj in objects:
+            obj.setdefault("metadata", {})["namespace"] = self.namespace
+        document = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        self.kubectl("apply", "-f", "-", input=json.dumps(document))
+
+    def release(self, name: str = RELEASE) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name
+        )
+        return obj
+
+    def status(self, name: str = RELEASE) -> dict[str, Any]:
+        status: dict[str, Any] = self.release(name).get("status") or {}
+        return status
+
+    def route(self, name: str = RELEASE) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            ROUTE_GROUP, ROUTE_VERSION, self.namespace, ROUTE_PLURAL, name
+        )
+        return obj
+
+    def weights(self, name: str = RELEASE) -> tuple[int, int]:
+        """(stable, canary) weights of the operator's backends in the route."""
+        stable = canary = 0
+        for rule in self.route(name)["spec"]["rules"]:
+            for ref in rule.get("backendRefs") or []:
+                if ref["name"] == f"{RELEASE}-stable":
+                    stable = int(ref.get("weight", 1))
+                elif ref["name"] == f"{RELEASE}-canary":
+                    canary = int(ref.get("weight", 1))
+        return stable, canary
+
+    def deployments(self) -> list[str]:
+        apps = client.AppsV1Api(self.api_client)
+        items = apps.list_namespaced_deployment(
+            self.namespace, label_selector=f"modelrelease.dev/release={RELEASE}"
+        ).items
+        return sorted(item.metadata.name for item in items)
+
+    def condition(self, type_: str) -> dict[str, Any] | None:
+        return next((c for c in self.status().get("conditions", []) if c["type"] == type_), None)
+
+    def events(self, reason: str) -> list[str]:
+        core = client.CoreV1Api(self.api_client)
+        items = core.list_namespaced_event(self.namespace).items
+        return [e.message for e in items if e.reason == reason]
+
+
+@pytest.fixture
+def cluster(api_client: client.ApiClient, namespace: str, kubectl: Kubectl) -> Cluster:
+    return Cluster(api_client, namespace, kubectl)
+
+
+# --- manifests -------------------------------------------------------------------------------
+
+
+def http_route(rate: float | None = 40.0) -> dict[str, Any]:
+    """An HTTPRoute with an unrelated rule first, and the release's rule second."""
+    annotations = {"simulator.modelrelease.dev/rate": str(rate)} if rate else {}
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": RELEASE, "annotations": annotations},
+        "spec": {
+            "parentRefs": [{"name": "gateway"}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+                    "backendRefs": [{"name": "admin", "port": 80, "weight": 1}],
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+                    "backendRefs": [{"name": f"{RELEASE}-stable", "port": 8000}],
+                },
+            ],
+        },
+    }
+
+
+ERROR_RATIO = (
+    'sum(rate(vllm:request_success_total{{namespace="{{{{namespace}}}}",'
+    'revision="{{{{revision}}}}",finished_reason="error"}}[{window}]))'
+    ' / sum(rate(vllm:request_success_total{{namespace="{{{{namespace}}}}",'
+    'revision="{{{{revision}}}}"}}[{window}]))'
+)
+TTFT_P95 = (
+    "histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket"
+    '{{namespace="{{{{namespace}}}}",revision="{{{{revision}}}}"}}[{window}])))'
+)
+WINDOW = "10s"
+
+
+def error_ratio_slo(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "error-ratio",
+        "query": ERROR_RATIO.format(window=WINDOW),
+        "max": 0.05,
+        "failureLimit": 1,
+        **extra,
+    }
+
+
+def ttft_slo(**extra: Any) -> dict[str, Any]:
+    return {
+        "name": "ttft-p95",
+        "query": TTFT_P95.format(window=WINDOW),
+        "max": 0.5,
+        "failureLimit": 1,
+        **extra,
+    }
+
+
+def model_release(
+    version: str,
+    behaviour: dict[str, Any] | None = None,
+    steps: list[tuple[int, str]] | None = None,
+    slos: list[dict[str, Any]] | None = None,
+    prometheus: str = "",
+    replicas: int = 2,
+    max_inconclusive: int = 10,
+    route: str = RELEASE,
+) -> dict[str, Any]:
+    annotations = (
+        {"simulator.modelrelease.dev/behaviour": json.dumps(behaviour)} if behaviour else {}
+    )
+    spec: dict[str, Any] = {
+        "model": {
+            "name": "chat-8b",
+            "version": version,
+            "uri": f"s3://models/chat-8b/{version}",
+            "metadata": {"dataset": "2026-10"},
+        },
+        "replicas": replicas,
+        "template": {
+            "metadata": {"annotations": annotations},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "server",
+                        "image": "vllm/vllm-openai:v0.11.0",
+                        "resources": {"limits": {"nvidia.com/gpu": 1}},
+                    }
+                ]
+            },
+        },
+        "port": 8000,
+        "capacity": {"mode": "surge"},
+        "traffic": {"gatewayAPI": {"httpRoute": route}},
+        "stages": [
+            {"canary": {"steps": [{"weight": w, "duration": d} for w, d in steps or [(50, "6s")]]}}
+        ],
+    }
+    if prometheus:
+        spec["analysis"] = {
+            "prometheus": {"address": prometheus, "timeout": "2s"},
+            "interval": INTERVAL,
+            "maxInconclusive": max_inconclusive,
+            "slos": slos if slos is not None else [error_ratio_slo()],
+        }
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelRelease",
+        "metadata": {"name": RELEASE},
+        "spec": spec,
+    }
+
+
+# --- watching ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    time: float
+    stable: int
+    canary: int
+    phase: str | None
+    step: int | None
+    step_weight: int | None
+
+
+@dataclass
+class RouteRecorder:
+    """Samples route weights and release status in the background (4 per second)."""
+
+    cluster: Cluster
+    samples: list[Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> RouteRecorder:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                stable, canary = self.cluster.weights()
+                status = self.cluster.status()
+            except Exception:
+                self._stop.wait(0.25)
+                continue
+            stage = status.get("currentStage") or {}
+            running = stage.get("stepStartTime") is not None
+            self.samples.append(
+                Sample(
+                    time=time.time(),
+                    stable=stable,
+                    canary=canary,
+                    phase=status.get("phase"),
+                    step=stage.get("step") if running else None,
+                    step_weight=stage.get("weight") if running else None,
+                )
+            )
+            self._stop.wait(0.25)
+
+    def canary_weights(self) -> list[int]:
+        """Distinct consecutive canary weights seen, in order."""
+        seen: list[int] = []
+        for sample in self.samples:
+            if not seen or seen[-1] != sample.canary:
+                seen.append(sample.canary)
+        return seen
+
+    def first_time(self, predicate: Callable[[Sample], bool], after: float = 0.0) -> float | None:
+        return next((s.time for s in self.samples if s.time >= after and predicate(s)), None)
+
+
+@pytest.fixture
+def recorder(cluster: Cluster) -> Iterator[RouteRecorder]:
+    recording = RouteRecorder(cluster)
+    yield recording
+    recording.stop()
+
+
+def wait_phase(cluster: Cluster, phase: str, timeout: float, what: str = "") -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        status = cluster.status()
+        return status if status.get("phase") == phase else None
+
+    return wait_for(probe, timeout, what or f"phase {phase}")
+
+
+def wait_champion_version(cluster: Cluster, version: str, timeout: float) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        status = cluster.status()
+        champion = status.get("champion") or {}
+        ready = champion.get("readyReplicas", 0) > 0
+        succeeded = status.get("phase") == "Succeeded"
+        return status if champion.get("modelVersion") == version and ready and succeeded else None
+
+    return wait_for(probe, timeout, f"version {version} to be the ready champion")
