@@ -219,7 +219,7 @@ class Scenario:
             "-f",
             str(ROOT / "examples/slo-templates"),
         )
-        kubectl("create", "namespace", self.namespace, check=False)
+        self._fresh_namespace()
         self.stop_processes()
         python = sys.executable
         self.start(
@@ -237,6 +237,20 @@ class Scenario:
              "--stats-file", str(self.stats_file), "--seed", str(self.seed)],
         )  # fmt: skip
         apply(http_route(self.namespace, self.name, self.rate))
+
+    def _fresh_namespace(self) -> None:
+        """The namespace, Active: one still terminating from an earlier run is waited out."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            phase = kubectl(
+                "get", "namespace", self.namespace, "-o", "jsonpath={.status.phase}", check=False
+            )
+            if phase == "Active":
+                return
+            if not phase:
+                kubectl("create", "namespace", self.namespace, check=False)
+            time.sleep(0.5)
+        sys.exit(f"namespace {self.namespace} did not become Active within 120 s")
 
     def down(self) -> None:
         """Delete the releases while the operator still runs, then stop the processes."""
