@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import CACHE
 
@@ -53,7 +54,24 @@ def test_values_schema_rejects_bad_values(override: str, complaint: str) -> None
     assert complaint in result.stderr
 
 
-def test_chart_installs_and_uninstalls(kubeconfig: str, namespace: str) -> None:
+def test_chart_ships_every_built_in_slo_template() -> None:
+    rendered = helm("template", "t", str(CHART))
+    assert rendered.returncode == 0, rendered.stderr
+    documents = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    shipped = {d["metadata"]["name"] for d in documents if d["kind"] == "ClusterSLOTemplate"}
+    examples = {
+        d["metadata"]["name"]
+        for path in (ROOT / "examples" / "slo-templates").glob("*.yaml")
+        for d in yaml.safe_load_all(path.read_text())
+        if d
+    }
+    assert shipped == examples
+    assert {"vllm-error-ratio", "vllm-ttft-quantile"} <= shipped
+
+
+def test_chart_installs_and_uninstalls(
+    kubeconfig: str, namespace: str, modelrelease_crds: None
+) -> None:
     release = f"mr-{uuid.uuid4().hex[:6]}"
     installed = helm(
         "install",
@@ -63,6 +81,11 @@ def test_chart_installs_and_uninstalls(kubeconfig: str, namespace: str) -> None:
         namespace,
         "--set",
         f"watchNamespaces[0]={namespace}",
+        # The built-in templates are cluster-scoped: other tests' copies would collide.
+        "--set",
+        "sloTemplates=false",
+        # The session fixture installed the same CRDs (test above: identical files).
+        "--skip-crds",
         kubeconfig=kubeconfig,
     )
     assert installed.returncode == 0, installed.stderr
