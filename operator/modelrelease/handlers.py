@@ -8,10 +8,11 @@ operator, a missed event or a manual edit all converge the same way.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import kopf
 from pydantic import ValidationError
 
@@ -24,21 +25,43 @@ from modelrelease.api.constants import (
     Reason,
 )
 from modelrelease.api.durations import parse_duration
-from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus
+from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus, RevisionStatus
+from modelrelease.core.comparison import (
+    MetricQueries,
+    MetricReading,
+    active_comparison,
+    comparison_due,
+    comparison_queries,
+)
 from modelrelease.core.decision import Decision
+from modelrelease.core.gate import gate_seed, webhook_due
 from modelrelease.core.manifests import Owner
 from modelrelease.core.observation import Observation, Problem, SLOResult, parse_action
 from modelrelease.core.plan import plan, plan_invalid_spec, with_problems
+from modelrelease.core.revision import revision_of
 from modelrelease.core.slos import ResolvedSLO, checks_due, resolve_slos
+from modelrelease.gates.webhook import (
+    CallResult,
+    GateRequest,
+    RevisionRef,
+    call_webhook,
+    webhook_payload,
+)
 from modelrelease.kube.act import act
 from modelrelease.kube.client import KubeClient
 from modelrelease.kube.errors import KubeError
 from modelrelease.kube.observe import ClusterView, observe_cluster
 from modelrelease.kube.patches import merge_patch
+from modelrelease.metrics.comparison import read_comparison
 from modelrelease.metrics.factory import ProviderCache
 from modelrelease.metrics.measurement import measure_slos
 from modelrelease.metrics.prometheus import PROMETHEUS
-from modelrelease.metrics.templating import QueryContext, prometheus_duration
+from modelrelease.metrics.templating import (
+    QueryContext,
+    TemplateError,
+    UnknownVariableError,
+    prometheus_duration,
+)
 from modelrelease.routers.factory import new_router
 from modelrelease.routers.router import Router, RouterError
 from modelrelease.settings import OperatorConfig
@@ -53,6 +76,7 @@ class Runtime:
     kube: KubeClient
     providers: ProviderCache
     config: OperatorConfig
+    http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)  # webhook calls
 
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
@@ -92,6 +116,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
     @kopf.on.cleanup(registry=registry)
     async def close_connections(**_: Any) -> None:
         await runtime.providers.close()
+        await runtime.http.aclose()
 
 
 # --- one pass ----------------------------------------------------------------------------
@@ -134,12 +159,23 @@ async def _pass(
 ) -> tuple[Decision, list[Problem]]:
     router, router_problems = _router(runtime, owner, spec)
     due = checks_due(spec.analysis, status, now)
-    view = await asyncio.to_thread(observe_cluster, runtime.kube, router, owner, spec, due)
-    slos, slo_problems = resolve_slos(
-        spec.analysis, view.templates, _query_context(owner, spec, status)
+    comparing = comparison_due(spec, status, now)
+    view = await asyncio.to_thread(
+        observe_cluster,
+        runtime.kube,
+        router,
+        owner,
+        spec,
+        due or comparing,
+        _releasing(spec, status),
     )
-    problems = (*router_problems, *view.problems, *slo_problems)
+    context = _query_context(owner, spec, status)
+    slos, slo_problems = resolve_slos(spec.analysis, view.templates, context)
+    queries, comparison_problems = _comparison_queries(spec, status, context, comparing)
+    problems = (*router_problems, *view.problems, *slo_problems, *comparison_problems)
     results = await _measure(runtime, view, slos) if due and not problems else None
+    readings = await _compare(runtime, view, queries) if comparing and not problems else None
+    gate_result = await _call_gate(runtime, owner, spec, status, now) if not problems else None
     annotations = body["metadata"].get("annotations") or {}
     action, invalid_action = parse_action(annotations.get(ANNOTATION_ACTION))
     observation = Observation(
@@ -152,12 +188,24 @@ async def _pass(
         action=action,
         invalid_action=invalid_action,
         slos=tuple(slos),
+        comparison=readings,
+        gate_result=gate_result,
+        gpu_nodes=view.gpu_nodes,
+        pods=view.pods,
     )
     decision = plan(spec, status, observation, now)
     act_problems = await asyncio.to_thread(
         act, runtime.kube, router, owner, spec, decision, view.deployments
     )
     return decision, act_problems
+
+
+def _releasing(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> bool:
+    """A challenger is in flight, or the spec's revision is about to become one."""
+    if status.challenger is not None:
+        return True
+    champion = status.champion.revision if status.champion else None
+    return champion is not None and revision_of(spec.model, spec.template) != champion
 
 
 def _router(
@@ -178,6 +226,70 @@ async def _measure(
         return None
     provider = runtime.providers.get(PROMETHEUS, view.provider_config)
     return await measure_slos(provider, slos)
+
+
+def _comparison_queries(
+    spec: ModelReleaseSpec, status: ModelReleaseStatus, context: QueryContext, comparing: bool
+) -> tuple[list[MetricQueries], list[Problem]]:
+    comparison = active_comparison(spec, status) if comparing else None
+    if comparison is None:
+        return [], []
+    if spec.analysis is None:
+        return [], [
+            Problem(
+                Reason.INVALID_SPEC,
+                "a comparison needs spec.analysis.prometheus to read its metrics; add it",
+            )
+        ]
+    try:
+        return comparison_queries(comparison, context), []
+    except UnknownVariableError as error:
+        return [], [Problem(Reason.UNKNOWN_QUERY_VARIABLE, f"comparison metric: {error}")]
+    except TemplateError as error:
+        return [], [Problem(Reason.INVALID_SPEC, f"comparison metric: {error}")]
+
+
+async def _compare(
+    runtime: Runtime, view: ClusterView, queries: list[MetricQueries]
+) -> dict[str, MetricReading] | None:
+    if view.provider_config is None or not queries:
+        return None
+    provider = runtime.providers.get(PROMETHEUS, view.provider_config)
+    return await read_comparison(provider, queries)
+
+
+async def _call_gate(
+    runtime: Runtime,
+    owner: Owner,
+    spec: ModelReleaseSpec,
+    status: ModelReleaseStatus,
+    now: datetime,
+) -> CallResult | None:
+    """Call the webhook stage in progress when a call is due."""
+    stage = webhook_due(spec, status, now, gate_seed(owner.namespace, owner.name))
+    current = status.current_stage
+    if stage is None or current is None:
+        return None
+    request = GateRequest(
+        namespace=owner.namespace,
+        name=owner.name,
+        model=spec.model,
+        champion=_revision_ref(status.champion),
+        challenger=_revision_ref(status.challenger),
+        stage_index=current.index,
+        stage_name=current.name,
+        attempt=current.gate_attempts + 1,
+        metadata=stage.metadata,
+    )
+    return await call_webhook(
+        stage.url, webhook_payload(request), parse_duration(stage.timeout), runtime.http
+    )
+
+
+def _revision_ref(revision: RevisionStatus | None) -> RevisionRef | None:
+    if revision is None or revision.revision is None:
+        return None
+    return RevisionRef(revision.revision, revision.model_version)
 
 
 def _query_context(

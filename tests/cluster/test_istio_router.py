@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from modelrelease.kube.client import KubeClient
-from modelrelease.kube.errors import WriteConflictError
 from modelrelease.routers.gatewayapi import Backends
 from modelrelease.routers.istio import (
-    CRD_NAME,
-    GROUP,
-    PLURAL,
     IstioRouter,
     VirtualServiceStore,
 )
@@ -26,8 +21,6 @@ from modelrelease.routers.router import RouteNotFoundError, Routes
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 Json = dict[str, Any]
 BACKENDS = Backends(stable_service="chat-stable", canary_service="chat-canary", port=8000)
-HTTP_NOT_FOUND = 404
-HTTP_CONFLICT = 409
 
 ADMIN_ROUTE: Json = {
     "name": "admin",
@@ -69,52 +62,8 @@ def _virtual_service(namespace: str) -> Json:
     }
 
 
-class _TestVirtualServices:
-    """VirtualService access for these tests while ``kube.KubeClient`` has none.
-
-    Once KubeClient implements ``VirtualServiceStore``, the fixture uses it
-    instead, so these tests then cover the operator's own API layer.
-    """
-
-    def __init__(self, api_client: client.ApiClient):
-        self._custom = client.CustomObjectsApi(api_client)
-        self._extensions = client.ApiextensionsV1Api(api_client)
-
-    def get_virtual_service(self, namespace: str, name: str, version: str) -> Json | None:
-        try:
-            found: Any = self._custom.get_namespaced_custom_object(
-                GROUP, version, namespace, PLURAL, name
-            )
-        except ApiException as error:
-            if error.status == HTTP_NOT_FOUND:
-                return None
-            raise
-        return dict(found)
-
-    def replace_virtual_service(self, namespace: str, name: str, version: str, body: Json) -> Json:
-        try:
-            replaced: Any = self._custom.replace_namespaced_custom_object(
-                GROUP, version, namespace, PLURAL, name, body
-            )
-        except ApiException as error:
-            if error.status == HTTP_CONFLICT:
-                raise WriteConflictError(str(error.reason)) from error
-            raise
-        return dict(replaced)
-
-    def get_virtual_service_crd(self) -> Json | None:
-        response: Any = self._extensions.read_custom_resource_definition(
-            CRD_NAME, _preload_content=False
-        )
-        crd: Json = json.loads(response.data)
-        return crd
-
-
 def _store(api_client: client.ApiClient) -> VirtualServiceStore:
-    kube = KubeClient(api_client)
-    if isinstance(kube, VirtualServiceStore):
-        return kube
-    return _TestVirtualServices(api_client)
+    return KubeClient(api_client)
 
 
 def _read(kubectl: Kubectl, namespace: str) -> Json:

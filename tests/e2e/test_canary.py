@@ -289,14 +289,18 @@ def test_challenger_that_never_gets_ready_is_rolled_back_at_its_deadline(
 ) -> None:
     cluster.apply(http_route(rate=None), model_release("1"))
     wait_champion_version(cluster, "1", 90)
-    greedy = model_release("2")
-    greedy["spec"]["progressDeadline"] = "8s"
-    container = greedy["spec"]["template"]["spec"]["containers"][0]
-    container["resources"]["limits"]["nvidia.com/gpu"] = 64  # more than any node has
-    cluster.apply(greedy)
-    status = wait_phase(cluster, "RolledBack", 60, "the unschedulable version to be rolled back")
+    stuck = model_release("2")
+    stuck["spec"]["progressDeadline"] = "8s"
+    # No node matches, and no GPU is asked for, so the GPU check has nothing to say and
+    # the deadline (8s) comes before the unschedulable grace (30s). A pod too big for any
+    # node is tests/e2e/test_capacity.py's: it is rolled back at once.
+    template = stuck["spec"]["template"]["spec"]
+    template["nodeSelector"] = {"modelrelease.dev/e2e": "no-such-node"}
+    template["containers"][0]["resources"] = {}
+    cluster.apply(stuck)
+    status = wait_phase(cluster, "RolledBack", 60, "the never-ready version to be rolled back")
     entry = status["history"][-1]
-    assert entry["reason"] == "ProgressDeadlineExceeded"
+    assert entry["reason"] == "ProgressDeadlineExceeded", entry["message"]
     assert "progressDeadline 8s" in entry["message"]
     assert cluster.weights() == (100, 0)
 

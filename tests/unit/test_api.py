@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -336,3 +337,38 @@ def test_status_round_trips_and_writes_kubernetes_timestamps() -> None:
 def test_status_ignores_fields_it_does_not_know() -> None:
     status = ModelReleaseStatus.model_validate({"phase": "Succeeded", "fromTheFuture": 1})
     assert status.phase is Phase.SUCCEEDED
+
+
+# --- release names ------------------------------------------------------------
+
+
+def test_release_name_budget_leaves_room_for_every_derived_name() -> None:
+    from modelrelease.core.manifests import deployment_name, service_name
+    from modelrelease.core.revision import REVISION_LENGTH
+
+    longest = "a" * models.RELEASE_NAME_MAX_LENGTH
+    derived = [
+        deployment_name(longest, "f" * REVISION_LENGTH),
+        service_name(longest, "stable"),
+        service_name(longest, "canary"),
+    ]
+    assert max(len(name) for name in derived) == models.DNS_LABEL_MAX_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("a" * 53, models.MSG_RELEASE_NAME_LENGTH),
+        ("chat.v2", models.MSG_RELEASE_NAME_FORMAT),
+        ("2chat", models.MSG_RELEASE_NAME_FORMAT),
+        ("chat-", models.MSG_RELEASE_NAME_FORMAT),
+    ],
+)
+def test_release_names_that_cannot_name_owned_objects_are_refused(name: str, message: str) -> None:
+    doc = yaml.safe_load((ROOT / "tests/cluster/invalid/replicas-zero.yaml").read_text())
+    doc["spec"]["replicas"] = 1
+    doc["metadata"]["name"] = name
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        ModelRelease.model_validate(doc)
+    doc["metadata"]["name"] = "a" * 52
+    ModelRelease.model_validate(doc)

@@ -191,6 +191,9 @@ class ScriptedProvider:
             raise answer
         return answer
 
+    async def run_vector_query(self, query: str) -> list[tuple[dict[str, str], float]]:
+        return [({}, await self.run_query(query))]
+
     async def is_online(self) -> bool:
         return True
 

@@ -144,6 +144,8 @@ class Outcome(StrEnum):
     ROLLED_BACK = "RolledBack"
     ABORTED = "Aborted"
     SUPERSEDED = "Superseded"
+    CHAMPION_KEPT = "ChampionKept"
+    """A comparison stayed inconclusive and the champion was kept: not a failure."""
 
 
 class ConditionType(StrEnum):
@@ -208,6 +210,7 @@ class Reason(StrEnum):
     UNSCHEDULABLE = "Unschedulable"
     CRASH_LOOPING = "CrashLooping"
     IMAGE_PULL_FAILED = "ImagePullFailed"
+    CONTAINER_CONFIG_ERROR = "ContainerConfigError"
     CHAMPION_UNAVAILABLE = "ChampionUnavailable"
     # traffic
     ROUTE_NOT_FOUND = "RouteNotFound"

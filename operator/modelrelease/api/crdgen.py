@@ -359,12 +359,28 @@ def object_schema(kind: Kind) -> Schema:
             **structural_schema(kind.status, keep_defaults=False),
             "description": resource_fields["status"].description or "",
         }
-    return {
+    schema: Schema = {
         "type": "object",
         "description": _first_paragraph(kind.resource.__doc__),
         "required": ["spec"],
+        "x-kubernetes-validations": _object_rules(kind.resource),
         "properties": properties,
     }
+    if not schema["x-kubernetes-validations"]:
+        del schema["x-kubernetes-validations"]
+    return schema
+
+
+def _object_rules(resource: type[BaseModel]) -> list[dict[str, str]]:
+    """CEL rules on the whole object (``metadata.name``), from the model's config."""
+    extra = resource.model_config.get("json_schema_extra")
+    rules = extra.get("x-kubernetes-validations", []) if isinstance(extra, dict) else []
+    assert isinstance(rules, list)
+    return [
+        {str(key): str(value) for key, value in sorted(rule.items())}
+        for rule in rules
+        if isinstance(rule, dict)
+    ]
 
 
 def crd(kind: Kind) -> Schema:
@@ -532,6 +548,9 @@ def render_docs() -> str:
         if kind.short_names:
             facts.append("short name " + ", ".join(f"`{n}`" for n in kind.short_names))
         parts += [_cell(schema["description"]), "", f"{', '.join(facts)}.", ""]
+        object_rules = [rule["message"] for rule in schema.get("x-kubernetes-validations", [])]
+        if object_rules:
+            parts += ["Rules:", "", *(f"- {_cell(message)}" for message in object_rules), ""]
         if kind.spec is SLOTemplateSpec and kind.kind == KIND_CLUSTER_SLO_TEMPLATE:
             parts += ["Its `spec` is the same as [SLOTemplate's](#slotemplatespec).", ""]
             continue

@@ -21,6 +21,7 @@ timestamps then serialise as RFC 3339 UTC with whole seconds, as Kubernetes does
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
@@ -73,6 +74,11 @@ MAX_COMPARISON_METRICS = 16
 MAX_TEMPLATE_ARGS = 32
 MAX_METADATA_ENTRIES = 64
 METADATA_VALUE_MAX_LENGTH = 1024
+# A release names its Deployments `<name>-<revision>` (10 hex characters), and its
+# Services `<name>-stable` and `<name>-canary`; those and the label values must fit in
+# a 63-character DNS label, and a Service name must start with a letter.
+RELEASE_NAME_MAX_LENGTH = DNS_LABEL_MAX_LENGTH - len("-") - 10
+RELEASE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 # The built-in query variables (see modelrelease.metrics.templating); template
 # arguments may not reuse these names.
 BUILTIN_QUERY_VARIABLES = ("namespace", "release", "revision", "champion", "challenger", "interval")
@@ -111,6 +117,14 @@ MSG_ARG_SHADOWS_BUILTIN = "argument names must differ from the built-in variable
     BUILTIN_QUERY_VARIABLES
 )
 MSG_RULE = "rule is a rule index from 0 to 15 or a rule name of 1 to 253 characters"
+MSG_RELEASE_NAME_LENGTH = (
+    f"metadata.name must be at most {RELEASE_NAME_MAX_LENGTH} characters: the release's "
+    "Deployments are named after it plus '-' and a 10-character revision, within 63"
+)
+MSG_RELEASE_NAME_FORMAT = (
+    "metadata.name must start with a lowercase letter and hold only lowercase letters, "
+    "digits and '-' (no dots): it names the Services NAME-stable and NAME-canary"
+)
 
 
 def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
@@ -779,6 +793,15 @@ class Comparison(_SpecModel):
             "up to 5% worse (a 5% higher error rate when `better` is `lower`)."
         ),
     )
+    warmup: Duration = Field(
+        default="10s",
+        description=(
+            "Time after the challenger starts taking its share before counting begins. "
+            "Counters move when requests finish, and failures finish sooner than successes: "
+            "without a warm-up, a fresh challenger's first counts look worse than they are. "
+            "Set it near the p95 request latency."
+        ),
+    )
     metrics: list[ComparisonMetric] = Field(
         min_length=1,
         max_length=MAX_COMPARISON_METRICS,
@@ -1113,6 +1136,9 @@ class CurrentStage(_StatusModel):
         default=0, description="webhook: consecutive failed calls."
     )
     last_gate_time: Timestamp | None = Field(default=None, description="webhook: last call.")
+    last_gate_answer: str | None = Field(
+        default=None, description="webhook: the last answer (status code and body excerpt)."
+    )
 
 
 class CheckStatus(_StatusModel):
@@ -1158,6 +1184,21 @@ class ComparisonStatus(_StatusModel):
     )
     message: str = Field(default="", description="Why, in words.")
     time: Timestamp | None = Field(default=None, description="When it was last evaluated.")
+    champion_counter: ArmCounts | None = Field(
+        default=None,
+        description=(
+            "Champion's raw counter values at the last evaluation; the next interval's "
+            "increments are differences from these."
+        ),
+    )
+    challenger_counter: ArmCounts | None = Field(
+        default=None,
+        description="Challenger's raw counter values at the last evaluation.",
+    )
+    state: dict[str, Any] | None = Field(
+        default=None,
+        description="The sequential test's state, so a restarted operator resumes it.",
+    )
 
 
 class Condition(_StatusModel):
@@ -1270,11 +1311,38 @@ class ModelRelease(_Resource):
     """A model-inference endpoint and the release of its new versions through shadow,
     canary and champion-challenger stages."""
 
+    # Rules on the whole object (the CRD's root schema); only metadata.name is checked.
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                f"self.metadata.name.size() <= {RELEASE_NAME_MAX_LENGTH}",
+                MSG_RELEASE_NAME_LENGTH,
+                ".metadata",
+            ),
+            cel(
+                f"self.metadata.name.matches('{RELEASE_NAME_PATTERN}')",
+                MSG_RELEASE_NAME_FORMAT,
+                ".metadata",
+            ),
+        )
+    )
+
     kind: Literal["ModelRelease"] = Field(default="ModelRelease", description="ModelRelease")
     spec: ModelReleaseSpec = Field(description="What to serve and how to release it.")
     status: ModelReleaseStatus | None = Field(
         default=None, description="What the operator observed and did."
     )
+
+    @model_validator(mode="after")
+    def _name_fits(self) -> Self:
+        name = self.metadata.get("name")
+        if not isinstance(name, str):
+            return self  # generateName, or a partial object: the API server names it
+        if len(name) > RELEASE_NAME_MAX_LENGTH:
+            raise ValueError(MSG_RELEASE_NAME_LENGTH)
+        if not re.fullmatch(RELEASE_NAME_PATTERN, name):
+            raise ValueError(MSG_RELEASE_NAME_FORMAT)
+        return self
 
 
 class TemplateArg(_SpecModel):

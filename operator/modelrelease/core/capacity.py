@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from modelrelease.api.constants import CapacityMode
+from modelrelease.routers.meshless import replicas_for_weight
 
 FULL = 100
 
@@ -52,6 +53,31 @@ def replica_plan(
     if challenger_share < FULL:
         champion = max(champion, 1)
     return ReplicaPlan(champion=champion, challenger=challenger)
+
+
+def weight_plan(replicas: int, challenger_weight: int) -> ReplicaPlan:
+    """Without a router (``traffic.none``) the weight *is* the ready replica ratio.
+
+    Both revisions sit behind one Service, so ``replicas`` pods are split
+    between them and the capacity mode does not add pods: a surge would
+    change the ratio, and so the weight.
+    """
+    champion, challenger = replicas_for_weight(replicas, challenger_weight)
+    return ReplicaPlan(champion=champion, challenger=challenger)
+
+
+def while_loading(
+    mode: CapacityMode, replicas: int, max_surge: int, plan: ReplicaPlan, champion_now: int
+) -> ReplicaPlan:
+    """``plan`` while the challenger's new pods are not Ready yet.
+
+    The champion gives up only the pods the capacity mode needs for the
+    challenger to start (conserve: stay within ``replicas + maxSurge``; surge:
+    none), so traffic is not served by fewer pods while a model loads.
+    """
+    limit = replicas if mode is CapacityMode.SURGE else replicas + max_surge - plan.challenger
+    champion = max(plan.champion, min(champion_now, limit))
+    return ReplicaPlan(champion=champion, challenger=plan.challenger)
 
 
 def steady(replicas: int) -> ReplicaPlan:

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any
 from modelrelease.analysis.checks import Measurement
 from modelrelease.api.constants import LABEL_REVISION, Action, Reason
 from modelrelease.api.models import ModelSpec
+from modelrelease.core.comparison import MetricReading
+from modelrelease.core.gpu import NodeGPUs
 from modelrelease.core.manifests import ANNOTATION_MANIFEST_HASH, Owner, model_from_annotations
+from modelrelease.core.pods import PodState
+from modelrelease.gates.webhook import CallResult
 from modelrelease.routers.router import Routes
 
 if TYPE_CHECKING:
@@ -64,6 +68,12 @@ class Observation:
     action: Action | None = None
     invalid_action: str | None = None  # an annotation value that is no known action
     slos: tuple[ResolvedSLO, ...] = ()  # the SLO queries as rendered for this pass
+    # GPU view of the nodes (None: not read this pass, so no GPU check is made).
+    gpu_nodes: tuple[NodeGPUs, ...] | None = None
+    pods: tuple[PodState, ...] = ()  # the release's pods (for failing-challenger checks)
+    # Comparison counters read this pass, by metric (None: no comparison was due).
+    comparison: Mapping[str, MetricReading] | None = None
+    gate_result: CallResult | None = None  # the webhook's answer, when it was called this pass
 
 
 def _time(text: str | None) -> datetime | None:

@@ -20,6 +20,7 @@ from modelrelease.api.constants import (
 from modelrelease.api.durations import format_duration, parse_duration
 from modelrelease.api.models import CurrentStage, ModelReleaseSpec, ModelReleaseStatus
 from modelrelease.core.capacity import steady
+from modelrelease.core.capacity_guard import guard_gpus, roll_back_failing_pods
 from modelrelease.core.conditions import find, set_condition
 from modelrelease.core.context import Pass, stable_routes
 from modelrelease.core.decision import Decision, EventType
@@ -54,6 +55,7 @@ def plan(
         _initial(p)
     else:
         _release(p)
+    guard_gpus(p, status)
     _availability(p)
     return p.decision()
 
@@ -111,6 +113,7 @@ _PROBLEM_REASONS = frozenset(
         Reason.UNKNOWN_QUERY_VARIABLE,
         Reason.SECRET_NOT_FOUND,
         Reason.RECONCILE_ERROR,
+        Reason.INSUFFICIENT_GPU,
     }
 )
 
@@ -190,12 +193,16 @@ def _rejected(p: Pass) -> None:
     p.status.phase = Phase.ROLLED_BACK
     last = next((h for h in reversed(p.status.history) if h.revision == p.target), None)
     why = f" ({last.reason}: {last.message})" if last else ""
+    kept = last is not None and last.outcome is Outcome.CHAMPION_KEPT
+    ended = "was not promoted, the champion was kept" if kept else "was rolled back"
     message = (
-        f"{describe(p, p.target)} was rolled back{why}; it is not retried until the spec "
+        f"{describe(p, p.target)} {ended}{why}; it is not retried until the spec "
         f"changes or a retry is requested (kubectl modelrelease retry {p.release})"
     )
     p.progressing(ConditionStatus.FALSE, Reason.REVISION_REJECTED, message)
-    if last is not None:
+    if kept:
+        p.healthy()  # an undecided comparison is not a failure
+    elif last is not None:
         p.degraded(_as_reason(last.reason), message)
 
 
@@ -246,7 +253,7 @@ def _challenger(p: Pass) -> None:
     if p.status.phase is Phase.FAILED:
         hold_traffic(p)
         return
-    if _deadline_missed(p):
+    if roll_back_failing_pods(p) or _deadline_missed(p):
         return
     current = p.status.current_stage
     if current is None:
@@ -284,6 +291,15 @@ def _deadline_missed(p: Pass) -> bool:
     waited = p.seconds_since(state.created)
     if waited < deadline:
         return False
+    waiting = find(p.status.conditions, ConditionType.PROGRESSING)
+    if waiting is not None and waiting.reason == Reason.INSUFFICIENT_GPU:
+        rollback(
+            p,
+            Reason.INSUFFICIENT_GPU,
+            f"no room on GPUs within progressDeadline {p.spec.progress_deadline} "
+            f"({waiting.message.removeprefix('holding: ')})",
+        )
+        return True
     rollback(
         p,
         Reason.PROGRESS_DEADLINE_EXCEEDED,

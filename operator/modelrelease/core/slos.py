@@ -27,7 +27,7 @@ from modelrelease.metrics.templating import (
 )
 
 TemplateKey = tuple[TemplateKind, str]
-CHECKED_STAGES = (StageType.SHADOW, StageType.CANARY)
+CHECKED_STAGES = (StageType.SHADOW, StageType.CANARY, StageType.CHAMPION_CHALLENGER)
 
 
 @dataclass(frozen=True)

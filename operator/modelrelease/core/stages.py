@@ -11,13 +11,40 @@ from modelrelease.analysis.checks import (
     overall,
     standing,
 )
-from modelrelease.api.constants import Action, ConditionStatus, Phase, Reason, StageType, Verdict
+from modelrelease.api.constants import (
+    Action,
+    ConditionStatus,
+    OnInconclusive,
+    Outcome,
+    Phase,
+    Reason,
+    StageType,
+    Verdict,
+)
 from modelrelease.api.durations import format_duration, parse_duration
-from modelrelease.api.models import CanaryStage, CheckStatus, CurrentStage, ShadowStage, Stage
+from modelrelease.api.models import (
+    CanaryStage,
+    ChampionChallengerStage,
+    CheckStatus,
+    Comparison,
+    CurrentStage,
+    ShadowStage,
+    Stage,
+)
+from modelrelease.core.comparison import ComparisonResult, fold_comparison
 from modelrelease.core.context import FULL, Pass
 from modelrelease.core.decision import EventType
+from modelrelease.core.gate import gate_seed
 from modelrelease.core.slos import ResolvedSLO, effective_measurement
-from modelrelease.core.transitions import complete_stage, describe, replicas_for, rollback
+from modelrelease.core.transitions import (
+    abort,
+    complete_stage,
+    describe,
+    replicas_for,
+    replicas_while_loading,
+    rollback,
+)
+from modelrelease.gates.webhook import GateLimits, GateProgress, GateVerdict, decide
 from modelrelease.routers.router import Routes
 
 StageHandler = Callable[[Pass, Stage, CurrentStage], None]
@@ -59,17 +86,100 @@ def _next_step(p: Pass, spec: CanaryStage, current: CurrentStage) -> None:
 
 
 def shadow(p: Pass, stage: Stage, current: CurrentStage) -> None:
+    """Mirror a share of requests; a comparison on them may only fail the stage."""
     spec: ShadowStage | None = stage.shadow
     assert spec is not None
+    if current.step_start_time is None:
+        p.status.comparison = []
+        if not _start_step(p, current, 0, spec.mirror_percent):
+            return
     if spec.comparison is not None:
-        # Comparisons come with the sequential judge; until then, say so and hold.
-        unsupported(p, stage, current)
-        return
-    if current.step_start_time is None and not _start_step(p, current, 0, spec.mirror_percent):
-        return
+        result = _compare(p, spec.comparison)
+        if result.verdict is Verdict.FAIL:
+            _keep(p, current)
+            rollback(p, Reason.COMPARISON_LOST, f"on mirrored traffic, {result.message}")
+            return
     if _judge(p, current, parse_duration(spec.duration)):
         current.mirror_percent = 0
         complete_stage(p, current)
+
+
+# --- champion-challenger ------------------------------------------------------------
+
+
+def champion_challenger(p: Pass, stage: Stage, current: CurrentStage) -> None:
+    """A fixed split until the comparison decides or ``maxDuration`` passes."""
+    spec: ChampionChallengerStage | None = stage.champion_challenger
+    assert spec is not None
+    if current.step_start_time is None:
+        p.status.comparison = []
+        if not _start_step(p, current, spec.weight, 0):
+            return
+    _keep(p, current)
+    standing, failure = _check_round(p, current)
+    if standing is Standing.FAILED:
+        rollback(p, *failure)
+        return
+    result = _compare(p, spec)
+    if result.verdict is Verdict.FAIL:
+        rollback(p, Reason.COMPARISON_LOST, result.message)
+        return
+    if result.verdict is Verdict.PASS and standing is Standing.PASSED:
+        p.event(EventType.NORMAL, Reason.COMPARISON_WON, result.message)
+        complete_stage(p, current)
+        return
+    duration = parse_duration(spec.max_duration)
+    elapsed = p.seconds_since(current.step_start_time)
+    if elapsed >= duration:
+        _inconclusive(p, spec, current, result.message)
+        return
+    clock = f"{format_duration(max(elapsed, 0))} of at most {format_duration(duration)}"
+    p.status.phase = Phase.PROGRESSING
+    p.progressing(
+        ConditionStatus.TRUE,
+        Reason.COMPARISON_INCONCLUSIVE,
+        f"{_traffic_text(current)}; {clock}; {result.message}; {_checks_text(p)}",
+    )
+    p.healthy()
+
+
+def _inconclusive(
+    p: Pass, spec: ChampionChallengerStage, current: CurrentStage, message: str
+) -> None:
+    text = f"still inconclusive at maxDuration {spec.max_duration} ({message})"
+    if spec.on_inconclusive is OnInconclusive.PROMOTE:
+        p.event(
+            EventType.NORMAL,
+            Reason.COMPARISON_INCONCLUSIVE,
+            f"{text}; onInconclusive is promote: the challenger goes on",
+        )
+        complete_stage(p, current)
+        return
+    challenger = p.challenger
+    p.status.rejected_revision = challenger
+    abort(
+        p,
+        Outcome.CHAMPION_KEPT,
+        Reason.COMPARISON_INCONCLUSIVE,
+        f"{text}; onInconclusive is keepChampion: the champion stays, which is not a "
+        "failure of the challenger (raise maxDuration or traffic for a decision, or "
+        f"promote it by hand: kubectl modelrelease promote {p.release} "
+        f"-n {p.observation.owner.namespace})",
+    )
+    p.status.phase = Phase.ROLLED_BACK
+    p.progressing(
+        ConditionStatus.FALSE,
+        Reason.COMPARISON_INCONCLUSIVE,
+        f"{describe(p, challenger)} was not promoted: {text}; the champion was kept",
+    )
+
+
+def _compare(p: Pass, comparison: Comparison) -> ComparisonResult:
+    records, result = fold_comparison(
+        comparison, p.status.comparison, p.observation.comparison, p.now
+    )
+    p.status.comparison = records
+    return result
 
 
 # --- approval ---------------------------------------------------------------------
@@ -88,8 +198,61 @@ def approval(p: Pass, stage: Stage, current: CurrentStage) -> None:
     p.progressing(
         ConditionStatus.TRUE,
         Reason.WAITING_FOR_APPROVAL,
-        f"stage {current.name}: waiting for approval of {describe(p, p.challenger)} "
-        f"(kubectl modelrelease approve {p.release})",
+        f"stage {current.name}: waiting for a person to approve {describe(p, p.challenger)}; "
+        f"approve with: kubectl modelrelease approve {p.release} "
+        f"-n {p.observation.owner.namespace}",
+    )
+
+
+# --- webhook ------------------------------------------------------------------------
+
+
+def webhook(p: Pass, stage: Stage, current: CurrentStage) -> None:
+    """Ask an external service; its answers come in ``observation.gate_result``."""
+    spec = stage.webhook
+    assert spec is not None
+    _keep(p, current)
+    if current.stage_start_time is None:
+        current.stage_start_time = p.now
+        p.event(EventType.NORMAL, Reason.STAGE_STARTED, f"stage {current.name} started")
+    result = p.observation.gate_result
+    if result is None:
+        _waiting_for_webhook(p, current, "waiting for the next call")
+        return
+    decision = decide(
+        result,
+        GateProgress(current.gate_attempts, current.gate_consecutive_failures),
+        GateLimits.of(spec),
+        p.seconds_since(current.stage_start_time),
+        seed=gate_seed(p.observation.owner.namespace, p.release),
+    )
+    current.gate_attempts = decision.progress.attempts
+    current.gate_consecutive_failures = decision.progress.consecutive_failures
+    current.last_gate_time = p.now
+    current.last_gate_answer = result.describe()
+    if decision.verdict is GateVerdict.PASSED:
+        p.event(
+            EventType.NORMAL, Reason.WEBHOOK_PASSED, f"stage {current.name}: {decision.message}"
+        )
+        complete_stage(p, current)
+    elif decision.verdict is GateVerdict.FAILED:
+        rollback(
+            p,
+            Reason.WEBHOOK_FAILED,
+            f"webhook stage {current.name} ({spec.url}) failed: {decision.message}",
+        )
+    else:
+        _waiting_for_webhook(p, current, decision.message)
+
+
+def _waiting_for_webhook(p: Pass, current: CurrentStage, message: str) -> None:
+    p.status.phase = Phase.PROGRESSING
+    answer = f"; last answer {current.last_gate_answer}" if current.last_gate_answer else ""
+    p.progressing(
+        ConditionStatus.TRUE,
+        Reason.WAITING_FOR_WEBHOOK,
+        f"stage {current.name}: waiting for the webhook to pass {describe(p, p.challenger)} "
+        f"({current.gate_attempts} calls so far{answer}): {message}",
     )
 
 
@@ -106,7 +269,9 @@ def unsupported(p: Pass, stage: Stage, current: CurrentStage) -> None:
 HANDLERS: dict[StageType, StageHandler] = {
     StageType.CANARY: canary,
     StageType.SHADOW: shadow,
+    StageType.CHAMPION_CHALLENGER: champion_challenger,
     StageType.APPROVAL: approval,
+    StageType.WEBHOOK: webhook,
 }
 
 
@@ -129,7 +294,8 @@ def _start_step(p: Pass, current: CurrentStage, weight: int, mirror: int) -> boo
     replicas = replicas_for(p, max(weight, mirror))
     ready = p.ready_replicas(p.challenger)
     if ready < replicas.challenger:
-        p.run(replicas, Routes(FULL - current.weight, current.weight, current.mirror_percent))
+        loading = replicas_while_loading(p, max(weight, mirror))
+        p.run(loading, Routes(FULL - current.weight, current.weight, current.mirror_percent))
         p.progressing(
             ConditionStatus.TRUE,
             Reason.WAITING_FOR_CHALLENGER,

@@ -10,7 +10,13 @@ from modelrelease.api.constants import (
     StageType,
 )
 from modelrelease.api.models import CurrentStage
-from modelrelease.core.capacity import ReplicaPlan, replica_plan, steady
+from modelrelease.core.capacity import (
+    ReplicaPlan,
+    replica_plan,
+    steady,
+    weight_plan,
+    while_loading,
+)
 from modelrelease.core.context import FULL, Pass, stable_routes
 from modelrelease.core.decision import EventType
 from modelrelease.routers.router import Routes
@@ -119,7 +125,18 @@ def hold_traffic(p: Pass) -> None:
 def replicas_for(p: Pass, share: int) -> ReplicaPlan:
     """Champion and challenger sizes while the challenger takes ``share`` percent."""
     capacity = p.spec.capacity
+    if p.spec.traffic.none is not None:
+        return weight_plan(p.spec.replicas, share)
     return replica_plan(capacity.mode, p.spec.replicas, capacity.max_surge, share)
+
+
+def replicas_while_loading(p: Pass, share: int) -> ReplicaPlan:
+    """:func:`replicas_for` while the challenger's pods for ``share`` are not Ready yet."""
+    capacity = p.spec.capacity
+    plan = replicas_for(p, share)
+    current = p.deployment(p.champion)
+    champion_now = current.replicas if current is not None else plan.champion
+    return while_loading(capacity.mode, p.spec.replicas, capacity.max_surge, plan, champion_now)
 
 
 def promote(p: Pass) -> None:
@@ -131,7 +148,7 @@ def promote(p: Pass) -> None:
     routes = p.observation.routes
     weight = routes.canary_weight if routes is not None else (stage_weight or 0)
     if p.ready_replicas(challenger) < full:
-        p.run(replicas_for(p, FULL), Routes(FULL - weight, weight, 0))
+        p.run(replicas_while_loading(p, FULL), Routes(FULL - weight, weight, 0))
         _promoting(
             p,
             f"waiting for {describe(p, challenger)} to have {full} ready replicas "

@@ -26,7 +26,7 @@ from modelrelease.api.constants import (
     VERSION,
 )
 from modelrelease.kube.errors import ForbiddenError, KubeError, WriteConflictError
-from modelrelease.routers import gatewayapi
+from modelrelease.routers import gatewayapi, istio
 
 Json = dict[str, Any]
 
@@ -198,6 +198,17 @@ class KubeClient:
         items: list[Json] = _json(response).get("items", [])
         return items
 
+    def list_bound_pods(self) -> list[Json]:
+        """Every non-terminated pod bound to a node, in all namespaces (GPU accounting)."""
+        with _translated("list Pods bound to Nodes"):
+            response = self._core.list_pod_for_all_namespaces(
+                field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        items: list[Json] = _json(response).get("items", [])
+        return items
+
     # --- configuration the spec points at ---------------------------------------
 
     def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
@@ -263,4 +274,39 @@ class KubeClient:
             f"get CustomResourceDefinition {gatewayapi.CRD_NAME}",
             self._extensions.read_custom_resource_definition,
             gatewayapi.CRD_NAME,
+        )
+
+    # --- Istio (routers.istio.VirtualServiceStore) -------------------------------
+
+    def get_virtual_service(self, namespace: str, name: str, version: str) -> Json | None:
+        return self._get_or_none(
+            f"get VirtualService {namespace}/{name} ({istio.GROUP}/{version})",
+            self._custom.get_namespaced_custom_object,
+            istio.GROUP,
+            version,
+            namespace,
+            istio.PLURAL,
+            name,
+        )
+
+    def replace_virtual_service(self, namespace: str, name: str, version: str, body: Json) -> Json:
+        with _translated(f"replace VirtualService {namespace}/{name}"):
+            response = self._custom.replace_namespaced_custom_object(
+                istio.GROUP,
+                version,
+                namespace,
+                istio.PLURAL,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        return _json(response)
+
+    def get_virtual_service_crd(self) -> Json | None:
+        return self._get_or_none(
+            f"get CustomResourceDefinition {istio.CRD_NAME}",
+            self._extensions.read_custom_resource_definition,
+            istio.CRD_NAME,
         )

@@ -8,10 +8,13 @@ from typing import Any
 from modelrelease.api.constants import Reason, TemplateKind
 from modelrelease.api.durations import parse_duration
 from modelrelease.api.models import ModelReleaseSpec, PrometheusSpec
+from modelrelease.core.gpu import NodeGPUs, node_gpus, pod_gpus
 from modelrelease.core.manifests import Owner
 from modelrelease.core.observation import DeploymentState, Problem, deployments_by_revision
+from modelrelease.core.pods import PodState, pod_states
 from modelrelease.core.slos import TemplateKey, template_keys
 from modelrelease.kube.client import KubeClient
+from modelrelease.kube.errors import ForbiddenError
 from modelrelease.metrics.auth import CredentialsError, authorization_from_secret
 from modelrelease.metrics.provider import ProviderConfig
 from modelrelease.routers.router import (
@@ -32,6 +35,8 @@ class ClusterView:
     templates: dict[TemplateKey, Json | None] = field(default_factory=dict)
     provider_config: ProviderConfig | None = None
     problems: tuple[Problem, ...] = ()
+    gpu_nodes: tuple[NodeGPUs, ...] | None = None  # None: not read this pass
+    pods: tuple[PodState, ...] = ()
 
 
 def observe_cluster(
@@ -40,9 +45,19 @@ def observe_cluster(
     owner: Owner,
     spec: ModelReleaseSpec,
     need_provider: bool,
+    releasing: bool = False,
 ) -> ClusterView:
+    """What the pass needs. ``releasing`` (a challenger is, or is about to be, in
+    flight) adds the release's pods and, when the template asks for GPUs, the
+    GPU view of the nodes: one list of Nodes and one of bound Pods per pass."""
     problems: list[Problem] = []
     deployments = deployments_by_revision(kube.list_deployments(owner.namespace, owner.name))
+    pods: tuple[PodState, ...] = ()
+    gpu_nodes = None
+    if releasing:
+        pods = pod_states(kube.list_pods(owner.namespace, owner.name))
+        if pod_gpus(spec.template.get("spec") or {}) > 0:
+            gpu_nodes = _gpu_nodes(kube)
     routes = _routes(router, problems)
     templates = _templates(kube, owner.namespace, spec)
     provider_config = None
@@ -50,7 +65,23 @@ def observe_cluster(
         provider_config = _provider_config(
             kube, owner.namespace, spec.analysis.prometheus, problems
         )
-    return ClusterView(deployments, routes, templates, provider_config, tuple(problems))
+    return ClusterView(
+        deployments,
+        routes,
+        templates,
+        provider_config,
+        tuple(problems),
+        gpu_nodes=gpu_nodes,
+        pods=pods,
+    )
+
+
+def _gpu_nodes(kube: KubeClient) -> tuple[NodeGPUs, ...] | None:
+    """The GPU view, or None (no check) when the operator may not list Nodes or Pods."""
+    try:
+        return node_gpus(kube.list_nodes(), kube.list_bound_pods())
+    except ForbiddenError:
+        return None
 
 
 def _routes(router: Router | None, problems: list[Problem]) -> Routes | None:

@@ -53,6 +53,22 @@ class PrometheusProvider:
         body = await self._post_query(query)
         return _single_value(body, query)
 
+    async def run_vector_query(self, query: str) -> list[tuple[dict[str, str], float]]:
+        body = await self._post_query(query)
+        data = body.get("data") or {}
+        if data.get("resultType") != "vector":
+            raise ProviderError(
+                f"expected an instant vector from {query!r}, got {data.get('resultType')!r}"
+            )
+        series = []
+        for sample in data.get("result") or []:
+            labels = {str(k): str(v) for k, v in (sample.get("metric") or {}).items()}
+            try:
+                series.append((labels, _sample_value(sample.get("value"), query)))
+            except NoValuesFoundError:
+                continue  # a NaN series says nothing
+        return series
+
     async def is_online(self) -> bool:
         try:
             return await self.run_query(ONLINE_PROBE_QUERY) == 1.0

@@ -51,6 +51,10 @@ class MetricsProvider(Protocol):
         """Return the query's only value, or raise a :class:`MetricsError`."""
         ...
 
+    async def run_vector_query(self, query: str) -> list[tuple[dict[str, str], float]]:
+        """Return every series of an instant vector as ``(labels, value)``; may be empty."""
+        ...
+
     async def is_online(self) -> bool:
         """Return whether the backend answers a trivial query correctly."""
         ...

@@ -17,7 +17,7 @@ class UnsupportedRouterError(RouterError):
     """The spec names a router this operator version does not implement."""
 
 
-class RouterStore(HTTPRouteStore, ServiceStore, Protocol):
+class RouterStore(HTTPRouteStore, VirtualServiceStore, ServiceStore, Protocol):
     """Everything any router needs from the API layer (``kube.KubeClient``)."""
 
 
@@ -49,13 +49,6 @@ def new_router(
             rule_index=rule if isinstance(rule, int) else None,
         )
     if traffic.istio is not None:
-        # Until kube.KubeClient implements VirtualServiceStore (then add it to
-        # RouterStore's bases), say so rather than fail on a missing method.
-        if not isinstance(store, VirtualServiceStore):
-            raise UnsupportedRouterError(
-                "traffic.istio needs VirtualService access that this operator build's API "
-                "layer lacks (kube.KubeClient does not implement VirtualServiceStore)"
-            )
         istio = traffic.istio
         return IstioRouter(store, namespace, istio.virtual_service, backends, istio.route)
     if traffic.none is not None:
