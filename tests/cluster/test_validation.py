@@ -122,7 +122,7 @@ def test_defaults_are_filled_in_by_the_api_server(kubectl: Kubectl, api_namespac
     assert spec["replicas"] == 1
     assert spec["port"] == 8000
     assert spec["progressDeadline"] == "20m"
-    assert spec["capacity"] == {"mode": "conserve", "maxSurge": 1}
+    assert spec["capacity"] == {"mode": "conserve", "maxSurge": 1, "autoscaledNodes": False}
     assert spec["rollback"] == {"automatic": True}
     assert spec["revisionHistoryLimit"] == 2
     assert spec["paused"] is False

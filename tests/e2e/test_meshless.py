@@ -21,6 +21,7 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.e2e
 
 REPLICAS = 4
+MAX_SURGE = 1
 STEPS = [(25, "5s"), (50, "5s")]
 EXPECTED = [(3, 1), (2, 2)]  # (champion, challenger) replicas at each step
 
@@ -28,6 +29,8 @@ EXPECTED = [(3, 1), (2, 2)]  # (champion, challenger) replicas at each step
 def meshless(version: str) -> dict[str, Any]:
     release = model_release(version, steps=STEPS, replicas=REPLICAS)
     release["spec"]["traffic"] = {"none": {}}
+    # conserve: promotion must not wait for a champion pod that maxSurge would keep
+    release["spec"]["capacity"] = {"mode": "conserve", "maxSurge": MAX_SURGE}
     for container in release["spec"]["template"]["spec"]["containers"]:
         container.pop("resources", None)  # the shared cluster's GPUs are for capacity tests
     return release

@@ -25,6 +25,7 @@ from modelrelease.core.gpu import (
 )
 from modelrelease.core.observation import Observation
 from modelrelease.core.pods import PodState, pod_failure, pod_state
+from modelrelease.core.revision import revision_of
 from modelrelease.routers.router import Routes
 
 from tests.unit.test_plan import T0, World, make_spec
@@ -485,6 +486,27 @@ def test_a_pod_no_node_can_hold_rolls_back_at_once() -> None:
     assert decision.routes == Routes(100, 0, 0)
 
 
+def test_a_pod_no_node_can_hold_creates_no_pod_when_rollback_is_manual() -> None:
+    world = gpu_world({"gpu-node-0": 4, "gpu-node-1": 4})
+    world.spec = make_spec(
+        "2",
+        replicas=2,
+        template={"spec": gpu_spec(64)},
+        capacity={"mode": "surge"},
+        rollback={"automatic": False},
+    )
+    new = revision_of(world.spec.model, world.spec.template)
+    for _ in range(3):
+        decision = world.tick()
+        assert world.status.phase is Phase.FAILED
+        assert decision.workloads is not None
+        assert decision.workloads.replicas.get(new, 0) == 0, "a pod that can never run"
+        assert world.routes == Routes(100, 0, 0)
+    degraded = find(world.status.conditions, ConditionType.DEGRADED)
+    assert degraded is not None
+    assert degraded.reason == Reason.INSUFFICIENT_GPU
+
+
 def test_deadline_while_held_for_gpus_says_so() -> None:
     world = gpu_world({"gpu-node-0": 0, "gpu-node-1": 0}, progressDeadline="10s")
     world.release("2")
@@ -634,3 +656,34 @@ def test_crash_looping_challenger_is_rolled_back_with_the_pod_named() -> None:
     assert decision.routes == Routes(100, 0, 0)
     assert decision.workloads is not None
     assert new in decision.workloads.delete
+
+
+# --- clusters that add nodes for Pending pods -----------------------------------------------------
+
+AUTOSCALED = {"mode": "surge", "autoscaledNodes": True}
+
+
+def test_autoscaled_nodes_create_the_pods_the_autoscaler_needs() -> None:
+    world = gpu_world({"gpu-node-0": 0, "gpu-node-1": 0}, capacity=AUTOSCALED)
+    new = world.release("2")
+    world.tick()
+    assert world.deployments[new].replicas == 1, "the pod is created for the autoscaler"
+    degraded = find(world.status.conditions, ConditionType.DEGRADED)
+    assert degraded is None or degraded.reason != Reason.INSUFFICIENT_GPU
+
+
+@pytest.mark.parametrize(("autoscaled", "rolled_back"), [(True, False), (False, True)])
+def test_autoscaled_nodes_let_an_unschedulable_pod_wait_for_its_node(
+    autoscaled: bool, rolled_back: bool
+) -> None:
+    capacity = {"mode": "surge", "autoscaledNodes": autoscaled}
+    world = gpu_world({"gpu-node-0": 0, "gpu-node-1": 0}, capacity=capacity)
+    world.ready_after = 3600  # the challenger's node never comes in this test
+    new = world.release("2")
+    refused = pod_state(_pod(new, **UNSCHEDULABLE))
+    world.pods = (replace(refused, unschedulable_since=world.now),)
+    for _ in range(60):
+        world.tick()
+    reasons = [entry.reason for entry in world.status.history]
+    assert (Reason.UNSCHEDULABLE in reasons) is rolled_back
+    assert (world.status.phase is Phase.ROLLED_BACK) is rolled_back

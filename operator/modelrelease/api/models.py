@@ -352,6 +352,18 @@ class CapacitySpec(_SpecModel):
             "0 replaces champion pods one by one. Ignored in `surge` mode."
         ),
     )
+    autoscaled_nodes: bool = Field(
+        default=False,
+        description=(
+            "Set when the cluster adds GPU nodes for Pending pods (cluster-autoscaler, "
+            "Karpenter): the operator then creates the challenger's pods without first "
+            "checking that they fit on free GPUs (an autoscaler acts only on pods that "
+            "exist) and lets Unschedulable pods wait for their node; `progressDeadline` "
+            "still bounds the wait. Left false, a challenger that does not fit is held with "
+            "the condition InsufficientGPU, and a pod the scheduler refuses for 30s is "
+            "rolled back."
+        ),
+    )
 
 
 class RollbackSpec(_SpecModel):

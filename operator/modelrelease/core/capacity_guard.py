@@ -9,6 +9,7 @@ progress deadline.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -21,9 +22,9 @@ from modelrelease.api.constants import (
 )
 from modelrelease.api.models import ModelReleaseStatus
 from modelrelease.core.context import Pass
-from modelrelease.core.decision import EventType
+from modelrelease.core.decision import EventType, Workloads
 from modelrelease.core.gpu import GPU_RESOURCE, GPUFit, fit
-from modelrelease.core.pods import pod_failure
+from modelrelease.core.pods import UNSCHEDULABLE_GRACE_SECONDS, pod_failure
 from modelrelease.core.transitions import rollback
 
 
@@ -53,6 +54,8 @@ def guard_gpus(p: Pass, before: ModelReleaseStatus) -> None:
     nodes, workloads = p.observation.gpu_nodes, p.workloads
     if nodes is None or workloads is None or p.challenger != p.target:
         return
+    if p.spec.capacity.autoscaled_nodes:
+        return  # the autoscaler needs Pending pods to add nodes for
     current = {rev: state.replicas for rev, state in p.observation.deployments.items()}
     pods = surge_pods(workloads.replicas, current, p.target)
     if pods == 0:
@@ -62,13 +65,10 @@ def guard_gpus(p: Pass, before: ModelReleaseStatus) -> None:
         return
     if answer.never_fits:
         rollback(p, Reason.INSUFFICIENT_GPU, _never_fits(answer))
+        if p.challenger is not None:  # rollback.automatic is off: stopped, and no pods
+            _keep_sizes(p, workloads, current)
         return
-    held = {rev: current.get(rev, 0) for rev in workloads.replicas}
-    p.workloads = replace(workloads, replicas=held)
-    p.routes = None
-    for revision_status in (p.status.champion, p.status.challenger):
-        if revision_status is not None and revision_status.revision is not None:
-            revision_status.replicas = held.get(revision_status.revision, 0)
+    _keep_sizes(p, workloads, current)
     if p.status.phase is Phase.PAUSED:
         return  # the Paused condition stays: resuming reads it
     message = answer.shortage("challenger", _hint(p))
@@ -78,6 +78,16 @@ def guard_gpus(p: Pass, before: ModelReleaseStatus) -> None:
         p.event(EventType.WARNING, Reason.INSUFFICIENT_GPU, message)
     p.progressing(ConditionStatus.FALSE, Reason.INSUFFICIENT_GPU, f"holding: {message}")
     p.degraded(Reason.INSUFFICIENT_GPU, message)
+
+
+def _keep_sizes(p: Pass, workloads: Workloads, current: Mapping[str, int]) -> None:
+    """Every revision at its current size, and the route left alone."""
+    held = {rev: current.get(rev, 0) for rev in workloads.replicas}
+    p.workloads = replace(workloads, replicas=held)
+    p.routes = None
+    for revision_status in (p.status.champion, p.status.challenger):
+        if revision_status is not None and revision_status.revision is not None:
+            revision_status.replicas = held.get(revision_status.revision, 0)
 
 
 def _hint(p: Pass) -> str:
@@ -121,7 +131,9 @@ def roll_back_failing_pods(p: Pass) -> bool:
     challenger = p.challenger
     if challenger is None:
         return False
-    failure = pod_failure(p.observation.pods, challenger, p.now, gpus_free_now=_room_for_one(p))
+    # With autoscaled nodes an Unschedulable pod waits for its node (progressDeadline).
+    grace = math.inf if p.spec.capacity.autoscaled_nodes else UNSCHEDULABLE_GRACE_SECONDS
+    failure = pod_failure(p.observation.pods, challenger, p.now, grace, _room_for_one(p))
     if failure is None:
         return False
     rollback(p, failure.reason, failure.message)

@@ -120,8 +120,17 @@ _PROBLEM_REASONS = frozenset(
 
 def _clear_fixed_problems(p: Pass) -> None:
     degraded = find(p.status.conditions, ConditionType.DEGRADED)
-    if degraded is not None and degraded.reason in _PROBLEM_REASONS:
-        p.healthy()
+    if degraded is None or degraded.reason not in _PROBLEM_REASONS:
+        return
+    if p.status.phase is Phase.FAILED and _stopped_for(p, degraded.reason):
+        return  # the verdict a person must act on (InsufficientGPU can be one)
+    p.healthy()
+
+
+def _stopped_for(p: Pass, reason: str) -> bool:
+    """Whether the release stopped in Failed for ``reason`` (its Progressing says so)."""
+    progressing = find(p.status.conditions, ConditionType.PROGRESSING)
+    return progressing is not None and progressing.reason == reason
 
 
 def _hold_for_problems(p: Pass) -> None:

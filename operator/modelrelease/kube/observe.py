@@ -56,7 +56,9 @@ def observe_cluster(
     gpu_nodes = None
     if releasing:
         pods = pod_states(kube.list_pods(owner.namespace, owner.name))
-        if pod_gpus(spec.template.get("spec") or {}) > 0:
+        # An autoscaled cluster adds nodes for Pending pods: what is free now says little.
+        asks_for_gpus = pod_gpus(spec.template.get("spec") or {}) > 0
+        if asks_for_gpus and not spec.capacity.autoscaled_nodes:
             gpu_nodes = _gpu_nodes(kube)
     routes = _routes(router, problems)
     templates = _templates(kube, owner.namespace, spec)
