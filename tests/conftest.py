@@ -15,6 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from modelrelease.api.constants import (
+    GROUP,
+    PLURAL_CLUSTER_SLO_TEMPLATES,
+    PLURAL_MODEL_RELEASES,
+    PLURAL_SLO_TEMPLATES,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("MODELRELEASE_CACHE", Path.home() / ".cache" / "modelrelease"))
@@ -106,6 +112,31 @@ def namespace(
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+FIELD_MANAGER = "modelrelease-tests"
+
+
+def install_crds(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """Apply the generated CRDs and wait until the API server serves them."""
+    kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        f"--field-manager={FIELD_MANAGER}",
+        "-f",
+        str(ROOT / "crds"),
+    )
+    for plural in (PLURAL_MODEL_RELEASES, PLURAL_SLO_TEMPLATES, PLURAL_CLUSTER_SLO_TEMPLATES):
+        kubectl("wait", "--for=condition=Established", f"crd/{plural}.{GROUP}", "--timeout=60s")
+    # Refresh kubectl's discovery cache, which may hold an older copy of the CRDs' names.
+    kubectl("api-resources", f"--api-group={GROUP}")
+
+
+@pytest.fixture(scope="session")
+def modelrelease_crds(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """The ModelRelease, SLOTemplate and ClusterSLOTemplate CRDs, served by the cluster."""
+    install_crds(kubectl)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -98,6 +98,7 @@ def operator(
     kubectl: Kubectl,
     tmp_path: Path,
     request: pytest.FixtureRequest,
+    modelrelease_crds: None,
 ) -> Iterator[Process]:
     """The operator (``python -m modelrelease``) watching the test's namespace."""
     command = [
@@ -276,7 +277,9 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(api_client: client.ApiClient, namespace: str, kubectl: Kubectl) -> Cluster:
+def cluster(
+    api_client: client.ApiClient, namespace: str, kubectl: Kubectl, modelrelease_crds: None
+) -> Cluster:
     return Cluster(api_client, namespace, kubectl)
 
 

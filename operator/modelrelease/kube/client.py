@@ -255,19 +255,13 @@ class KubeClient:
         )
 
     def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
-        with _translated(f"replace HTTPRoute {namespace}/{name}"):
-            response = self._custom.replace_namespaced_custom_object(
-                gatewayapi.GROUP,
-                gatewayapi.VERSION,
-                namespace,
-                gatewayapi.PLURAL,
-                name,
-                body,
-                field_manager=FIELD_MANAGER,
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-        return _json(response)
+        return self._replace_custom(
+            f"replace HTTPRoute {namespace}/{name}",
+            (gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL),
+            namespace,
+            name,
+            body,
+        )
 
     def get_http_route_crd(self) -> Json | None:
         return self._get_or_none(
@@ -290,12 +284,25 @@ class KubeClient:
         )
 
     def replace_virtual_service(self, namespace: str, name: str, version: str, body: Json) -> Json:
-        with _translated(f"replace VirtualService {namespace}/{name}"):
+        return self._replace_custom(
+            f"replace VirtualService {namespace}/{name}",
+            (istio.GROUP, version, istio.PLURAL),
+            namespace,
+            name,
+            body,
+        )
+
+    def _replace_custom(
+        self, what: str, resource: tuple[str, str, str], namespace: str, name: str, body: Json
+    ) -> Json:
+        """Replace a custom object (an update that fails on a stale resourceVersion)."""
+        group, version, plural = resource
+        with _translated(what):
             response = self._custom.replace_namespaced_custom_object(
-                istio.GROUP,
+                group,
                 version,
                 namespace,
-                istio.PLURAL,
+                plural,
                 name,
                 body,
                 field_manager=FIELD_MANAGER,
