@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -133,23 +133,16 @@ class KubeClient:
         )
 
     def apply_deployment(self, manifest: Json) -> None:
-        meta = manifest["metadata"]
-        with _translated(f"apply Deployment {meta['namespace']}/{meta['name']}"):
-            self._apps.patch_namespaced_deployment(
-                meta["name"],
-                meta["namespace"],
-                manifest,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type=APPLY_PATCH,
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
+        self._apply("Deployment", self._apps.patch_namespaced_deployment, manifest)
 
     def apply_service(self, manifest: Json) -> None:
+        self._apply("Service", self._core.patch_namespaced_service, manifest)
+
+    def _apply(self, kind: str, patch: Callable[..., Any], manifest: Json) -> None:
+        """Server-side apply of an owned object, taking over fields others hold."""
         meta = manifest["metadata"]
-        with _translated(f"apply Service {meta['namespace']}/{meta['name']}"):
-            self._core.patch_namespaced_service(
+        with _translated(f"apply {kind} {meta['namespace']}/{meta['name']}"):
+            patch(
                 meta["name"],
                 meta["namespace"],
                 manifest,
