@@ -192,11 +192,10 @@ async def _pass(
         gate_result=gate_result,
         gpu_nodes=view.gpu_nodes,
         pods=view.pods,
+        selected=view.selected,
     )
     decision = plan(spec, status, observation, now)
-    act_problems = await asyncio.to_thread(
-        act, runtime.kube, router, owner, spec, decision, view.deployments
-    )
+    act_problems = await asyncio.to_thread(act, runtime.kube, router, owner, spec, decision, view)
     return decision, act_problems
 
 

@@ -11,9 +11,8 @@ import math
 from dataclasses import dataclass
 
 from modelrelease.api.constants import CapacityMode
+from modelrelease.core.routes import FULL
 from modelrelease.routers.meshless import replicas_for_weight
-
-FULL = 100
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from modelrelease.core.conditions import set_condition
 from modelrelease.core.decision import Decision, Event, EventType, Workloads
 from modelrelease.core.observation import DeploymentState, Observation
 from modelrelease.core.revision import revision_of
-from modelrelease.routers.router import Routes
+from modelrelease.core.routes import FULL, Routes, stable_routes
 
-FULL = 100
+__all__ = ["FULL", "Pass", "stable_routes"]
 
 
 @dataclass
@@ -212,7 +212,3 @@ class Pass:
             )
         )
         return kept, deleted
-
-
-def stable_routes() -> Routes:
-    return Routes(stable_weight=FULL, canary_weight=0, mirror_percent=0)

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from modelrelease.api.constants import Reason
 from modelrelease.api.models import ModelReleaseStatus
-from modelrelease.routers.router import Routes
+from modelrelease.core.routes import Routes
 
 
 class EventType(StrEnum):

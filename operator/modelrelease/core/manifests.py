@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from modelrelease.api.constants import (
@@ -187,3 +189,66 @@ def manifest_hash(body: Json) -> str:
     stripped["metadata"].get("annotations", {}).pop(ANNOTATION_MANIFEST_HASH, None)
     stripped.get("spec", {}).pop("replicas", None)  # scaling is not a manifest change
     return hashlib.sha256(canonical_json(stripped).encode()).hexdigest()[:16]
+
+
+def drifted(desired: Json, observed: Json) -> bool:
+    """Whether ``observed`` lost any field the operator sets in ``desired``.
+
+    Only the operator's own fields count (the API server adds defaults, other
+    controllers add their annotations), compared after the server's
+    normalisations (quantities such as ``0.5`` / ``500m``, numbers as strings).
+    ``spec.replicas`` is left out: scaling is decided by the plan, not here.
+    """
+    wanted = copy.deepcopy(desired)
+    wanted.get("spec", {}).pop("replicas", None)
+    return not _contains(observed, wanted)
+
+
+def _contains(observed: Any, wanted: Any) -> bool:
+    if isinstance(wanted, dict):
+        if not wanted:
+            return observed in (None, {})
+        if not isinstance(observed, dict):
+            return False
+        return all(_contains(observed.get(key), value) for key, value in wanted.items())
+    if isinstance(wanted, list):
+        if not wanted:
+            return observed in (None, [])
+        if not isinstance(observed, list) or len(observed) != len(wanted):
+            return False
+        return all(_contains(o, w) for o, w in zip(observed, wanted, strict=True))
+    if wanted is None:
+        return True
+    return bool(_scalar(observed) == _scalar(wanted))
+
+
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX = {
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+
+
+def _scalar(value: Any) -> Any:
+    """Numbers and Kubernetes quantities as exact decimals; other values as they are."""
+    if isinstance(value, bool) or value is None:
+        return value
+    match = _QUANTITY.match(str(value)) if isinstance(value, (int, float, str)) else None
+    if match is None:
+        return value
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation:
+        return value
+    return number * _SUFFIX.get(match.group(2) or "", Decimal(1))

@@ -14,8 +14,8 @@ from modelrelease.core.comparison import MetricReading
 from modelrelease.core.gpu import NodeGPUs
 from modelrelease.core.manifests import ANNOTATION_MANIFEST_HASH, Owner, model_from_annotations
 from modelrelease.core.pods import PodState
+from modelrelease.core.routes import Routes
 from modelrelease.gates.webhook import CallResult
-from modelrelease.routers.router import Routes
 
 if TYPE_CHECKING:
     from modelrelease.core.slos import ResolvedSLO
@@ -74,6 +74,8 @@ class Observation:
     # Comparison counters read this pass, by metric (None: no comparison was due).
     comparison: Mapping[str, MetricReading] | None = None
     gate_result: CallResult | None = None  # the webhook's answer, when it was called this pass
+    # The revision each owned Service selects now (stable, canary); None: no such Service.
+    selected: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def _time(text: str | None) -> datetime | None:
@@ -82,10 +84,24 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def revision_of_object(obj: Json) -> str:
+    """The revision label of an owned object ("" when it has none)."""
+    return str(((obj.get("metadata") or {}).get("labels") or {}).get(LABEL_REVISION) or "")
+
+
+def selected_revision(service: Json | None) -> str | None:
+    """The revision an owned Service's selector picks; None for no Service or no such label."""
+    if service is None:
+        return None
+    selector = (service.get("spec") or {}).get("selector") or {}
+    revision = selector.get(LABEL_REVISION)
+    return str(revision) if revision else None
+
+
 def deployment_state(obj: Json) -> DeploymentState | None:
     """Parse a Deployment; None when it carries no revision label."""
     meta = obj.get("metadata") or {}
-    revision = (meta.get("labels") or {}).get(LABEL_REVISION)
+    revision = revision_of_object(obj)
     if not revision:
         return None
     status = obj.get("status") or {}

@@ -19,7 +19,7 @@ from modelrelease.core.capacity import (
 )
 from modelrelease.core.context import FULL, Pass, stable_routes
 from modelrelease.core.decision import EventType
-from modelrelease.routers.router import Routes
+from modelrelease.core.routes import Routes
 
 
 def describe(p: Pass, revision: str | None) -> str:

@@ -1,38 +1,57 @@
-"""Carrying out a decision, in an order that never strands traffic (worker thread).
+"""Carrying out a decision, one write at a time, in the order ``core.actuation`` chose.
 
-1. grow: create or update the spec's Deployment, scale revisions up;
-2. point the Services at their revisions;
-3. move traffic;
-4. shrink: scale revisions down, delete old ones.
-
-So capacity is there before traffic arrives, and traffic has left before
-capacity goes. Every step is idempotent; a pass that stops half-way is
-completed by the next one.
+The order keeps traffic on Ready pods after every write (see
+:mod:`modelrelease.core.actuation`). The first write that fails stops the
+pass: later writes assumed it had happened, and the next pass starts from
+what the cluster then shows. Owned objects are rewritten whenever they lost
+a field the operator sets, whoever changed them (drift repair), and left
+alone otherwise, so a release at rest makes no writes.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelrelease.api.constants import Reason
 from modelrelease.api.models import ModelReleaseSpec
-from modelrelease.core.decision import Decision, Workloads
+from modelrelease.core.actuation import (
+    DeleteDeployment,
+    EnsureDeployment,
+    PointService,
+    Scale,
+    Serving,
+    SetRoutes,
+    Step,
+    steps_for,
+)
+from modelrelease.core.decision import Decision
 from modelrelease.core.manifests import (
     ANNOTATION_MANIFEST_HASH,
-    CANARY,
-    STABLE,
     Owner,
     deployment_manifest,
     deployment_name,
+    drifted,
     service_manifest,
 )
-from modelrelease.core.observation import DeploymentState, Problem
+from modelrelease.core.observation import Problem
 from modelrelease.kube.client import KubeClient
-from modelrelease.routers.router import (
-    MirrorUnsupportedError,
-    RouteNotFoundError,
-    Router,
-    RouterError,
-    RuleNotFoundError,
-)
+from modelrelease.kube.errors import KubeError
+from modelrelease.kube.observe import ClusterView
+from modelrelease.routers.meshless import MESHLESS
+from modelrelease.routers.router import Router, RouterError, router_problem
+
+Json = dict[str, Any]
+
+
+def serving(router: Router | None, view: ClusterView) -> Serving:
+    """What carries traffic now, from the pass's view of the cluster."""
+    return Serving(
+        selected=view.selected,
+        ready={rev: state.ready_replicas for rev, state in view.deployments.items()},
+        replicas={rev: state.replicas for rev, state in view.deployments.items()},
+        routes=view.routes,
+        weighted=router is None or router.type != MESHLESS,
+    )
 
 
 def act(
@@ -41,77 +60,76 @@ def act(
     owner: Owner,
     spec: ModelReleaseSpec,
     decision: Decision,
-    deployments: dict[str, DeploymentState],
+    view: ClusterView,
 ) -> list[Problem]:
     """Apply the decision; return what could not be done, as problems for status."""
-    workloads = decision.workloads
-    if workloads is not None:
-        _grow(kube, owner, spec, workloads, deployments)
-        _services(kube, owner, spec, workloads)
-    problems = _route(router, decision)
-    if workloads is not None:
-        _shrink(kube, owner, workloads, deployments)
-    return problems
-
-
-def _grow(
-    kube: KubeClient,
-    owner: Owner,
-    spec: ModelReleaseSpec,
-    workloads: Workloads,
-    deployments: dict[str, DeploymentState],
-) -> None:
-    for revision, replicas in workloads.replicas.items():
-        current = deployments.get(revision)
-        if revision == workloads.apply_revision:
-            manifest = deployment_manifest(spec, owner, revision, replicas)
-            wanted_hash = manifest["metadata"]["annotations"][ANNOTATION_MANIFEST_HASH]
-            if current is None or current.manifest_hash != wanted_hash:
-                kube.apply_deployment(manifest)
-                continue
-        if current is not None and replicas > current.replicas:
-            kube.scale_deployment(owner.namespace, current.name, replicas)
-
-
-def _shrink(
-    kube: KubeClient, owner: Owner, workloads: Workloads, deployments: dict[str, DeploymentState]
-) -> None:
-    for revision, replicas in workloads.replicas.items():
-        current = deployments.get(revision)
-        if current is not None and replicas < current.replicas:
-            kube.scale_deployment(owner.namespace, current.name, replicas)
-    for revision in workloads.delete:
-        kube.delete_deployment(owner.namespace, deployment_name(owner.name, revision))
-
-
-def _services(kube: KubeClient, owner: Owner, spec: ModelReleaseSpec, workloads: Workloads) -> None:
-    for role, revision in (
-        (STABLE, workloads.stable_revision),
-        (CANARY, workloads.canary_revision),
-    ):
-        if revision is None:
-            continue
-        manifest = service_manifest(spec, owner, role, revision)
-        current = kube.get_service(owner.namespace, manifest["metadata"]["name"])
-        current_hash = ((current or {}).get("metadata", {}).get("annotations") or {}).get(
-            ANNOTATION_MANIFEST_HASH
-        )
-        if current_hash != manifest["metadata"]["annotations"][ANNOTATION_MANIFEST_HASH]:
-            kube.apply_service(manifest)
-
-
-def _route(router: Router | None, decision: Decision) -> list[Problem]:
-    routes = decision.routes
-    if router is None or routes is None:
-        return []
-    try:
-        router.set_routes(routes.stable_weight, routes.canary_weight, routes.mirror_percent)
-    except MirrorUnsupportedError as error:
-        return [Problem(Reason.MIRROR_NOT_SUPPORTED, str(error))]
-    except RouteNotFoundError as error:
-        return [Problem(Reason.ROUTE_NOT_FOUND, str(error))]
-    except RuleNotFoundError as error:
-        return [Problem(Reason.ROUTE_RULE_NOT_FOUND, str(error))]
-    except RouterError as error:
-        return [Problem(Reason.RECONCILE_ERROR, str(error))]
+    writer = _Writer(kube, router, owner, spec, view)
+    for step in steps_for(decision, serving(router, view)):
+        try:
+            writer.do(step)
+        except RouterError as error:
+            return [router_problem(error)]
+        except KubeError as error:
+            return [Problem(Reason.RECONCILE_ERROR, f"{error}; the next pass retries")]
     return []
+
+
+class _Writer:
+    """Executes steps; skips a write when the object already is as wanted."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        router: Router | None,
+        owner: Owner,
+        spec: ModelReleaseSpec,
+        view: ClusterView,
+    ):
+        self._kube = kube
+        self._router = router
+        self._owner = owner
+        self._spec = spec
+        self._deployments: dict[str, Json] = view.deployment_objects
+        self._services: dict[str, Json | None] = view.services
+
+    def do(self, step: Step) -> None:
+        namespace = self._owner.namespace
+        match step:
+            case EnsureDeployment(revision, replicas):
+                self._ensure_deployment(revision, replicas)
+            case Scale(revision, replicas):
+                self._kube.scale_deployment(
+                    namespace, deployment_name(self._owner.name, revision), replicas
+                )
+            case PointService(role, revision):
+                manifest = service_manifest(self._spec, self._owner, role, revision)
+                if _differs(manifest, self._services.get(role)):
+                    self._kube.apply_service(manifest)
+            case SetRoutes(routes):
+                if self._router is not None:
+                    self._router.set_routes(
+                        routes.stable_weight, routes.canary_weight, routes.mirror_percent
+                    )
+            case DeleteDeployment(revision):
+                self._kube.delete_deployment(namespace, deployment_name(self._owner.name, revision))
+
+    def _ensure_deployment(self, revision: str, replicas: int) -> None:
+        manifest = deployment_manifest(self._spec, self._owner, revision, replicas)
+        current = self._deployments.get(revision)
+        if _differs(manifest, current):
+            self._kube.apply_deployment(manifest)
+            return
+        assert current is not None
+        if int((current.get("spec") or {}).get("replicas", 1)) < replicas:
+            self._kube.scale_deployment(
+                self._owner.namespace, manifest["metadata"]["name"], replicas
+            )
+
+
+def _differs(manifest: Json, current: Json | None) -> bool:
+    """Whether an owned object must be (re)written: missing, older, or edited by someone."""
+    if current is None:
+        return True
+    annotations = (current.get("metadata") or {}).get("annotations") or {}
+    wanted_hash = manifest["metadata"]["annotations"][ANNOTATION_MANIFEST_HASH]
+    return annotations.get(ANNOTATION_MANIFEST_HASH) != wanted_hash or drifted(manifest, current)

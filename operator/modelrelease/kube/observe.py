@@ -9,21 +9,21 @@ from modelrelease.api.constants import Reason, TemplateKind
 from modelrelease.api.durations import parse_duration
 from modelrelease.api.models import ModelReleaseSpec, PrometheusSpec
 from modelrelease.core.gpu import NodeGPUs, node_gpus, pod_gpus
-from modelrelease.core.manifests import Owner
-from modelrelease.core.observation import DeploymentState, Problem, deployments_by_revision
+from modelrelease.core.manifests import CANARY, STABLE, Owner, service_name
+from modelrelease.core.observation import (
+    DeploymentState,
+    Problem,
+    deployments_by_revision,
+    revision_of_object,
+    selected_revision,
+)
 from modelrelease.core.pods import PodState, pod_states
 from modelrelease.core.slos import TemplateKey, template_keys
 from modelrelease.kube.client import KubeClient
 from modelrelease.kube.errors import ForbiddenError
 from modelrelease.metrics.auth import CredentialsError, authorization_from_secret
 from modelrelease.metrics.provider import ProviderConfig
-from modelrelease.routers.router import (
-    RouteNotFoundError,
-    Router,
-    RouterError,
-    Routes,
-    RuleNotFoundError,
-)
+from modelrelease.routers.router import Router, RouterError, Routes, router_problem
 
 Json = dict[str, Any]
 
@@ -37,6 +37,14 @@ class ClusterView:
     problems: tuple[Problem, ...] = ()
     gpu_nodes: tuple[NodeGPUs, ...] | None = None  # None: not read this pass
     pods: tuple[PodState, ...] = ()
+    # The owned objects as read, for drift repair: Deployments by revision, Services by role.
+    deployment_objects: dict[str, Json] = field(default_factory=dict)
+    services: dict[str, Json | None] = field(default_factory=dict)
+
+    @property
+    def selected(self) -> dict[str, str | None]:
+        """The revision each owned Service (stable, canary) selects; None when it is missing."""
+        return {role: selected_revision(service) for role, service in self.services.items()}
 
 
 def observe_cluster(
@@ -51,7 +59,16 @@ def observe_cluster(
     flight) adds the release's pods and, when the template asks for GPUs, the
     GPU view of the nodes: one list of Nodes and one of bound Pods per pass."""
     problems: list[Problem] = []
-    deployments = deployments_by_revision(kube.list_deployments(owner.namespace, owner.name))
+    deployment_objects = {
+        revision_of_object(obj): obj
+        for obj in kube.list_deployments(owner.namespace, owner.name)
+        if revision_of_object(obj)
+    }
+    deployments = deployments_by_revision(deployment_objects.values())
+    services = {
+        role: kube.get_service(owner.namespace, service_name(owner.name, role))
+        for role in (STABLE, CANARY)
+    }
     pods: tuple[PodState, ...] = ()
     gpu_nodes = None
     if releasing:
@@ -75,6 +92,8 @@ def observe_cluster(
         tuple(problems),
         gpu_nodes=gpu_nodes,
         pods=pods,
+        deployment_objects=deployment_objects,
+        services=services,
     )
 
 
@@ -91,12 +110,8 @@ def _routes(router: Router | None, problems: list[Problem]) -> Routes | None:
         return None
     try:
         return router.get_routes()
-    except RouteNotFoundError as error:
-        problems.append(Problem(Reason.ROUTE_NOT_FOUND, str(error)))
-    except RuleNotFoundError as error:
-        problems.append(Problem(Reason.ROUTE_RULE_NOT_FOUND, str(error)))
     except RouterError as error:
-        problems.append(Problem(Reason.RECONCILE_ERROR, str(error)))
+        problems.append(router_problem(error))
     return None
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from modelrelease.core.routes import FULL
 from modelrelease.kube.errors import WriteConflictError
 from modelrelease.routers.router import (
     MirrorUnsupportedError,
@@ -28,7 +29,6 @@ VERSION = "v1"
 PLURAL = "httproutes"
 CRD_NAME = f"{PLURAL}.{GROUP}"
 REQUEST_MIRROR = "RequestMirror"
-FULL = 100
 _WRITE_ATTEMPTS = 4
 
 Json = dict[str, Any]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from modelrelease.core.routes import FULL
 from modelrelease.kube.errors import WriteConflictError
 from modelrelease.routers.gatewayapi import Backends
 from modelrelease.routers.router import (
@@ -36,7 +37,6 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 # Newest first: the first one the installed CRD serves is used.
 KNOWN_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 CLUSTER_DOMAIN = "cluster.local"
-FULL = 100
 _WRITE_ATTEMPTS = 4
 # An HTTP route with one of these answers by itself and has no destinations to weight.
 _NOT_FORWARDING = ("delegate", "redirect", "directResponse")

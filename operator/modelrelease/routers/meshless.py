@@ -26,10 +26,10 @@ from modelrelease.core.manifests import (
     manifest_hash,
     service_name,
 )
+from modelrelease.core.routes import FULL
 from modelrelease.routers.router import MirrorUnsupportedError, RouterError, Routes
 
 MESHLESS = RouterType.NONE.value
-FULL = 100
 
 Json = dict[str, Any]
 

@@ -8,17 +8,20 @@ do Kubernetes I/O and run in a worker thread of the reconcile pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
+from modelrelease.api.constants import Reason
+from modelrelease.core.observation import Problem
+from modelrelease.core.routes import Routes
 
-@dataclass(frozen=True)
-class Routes:
-    """Traffic as a router sees it: weights in percent, mirror share in percent."""
-
-    stable_weight: int
-    canary_weight: int
-    mirror_percent: int = 0
+__all__ = [
+    "MirrorUnsupportedError",
+    "RouteNotFoundError",
+    "Router",
+    "RouterError",
+    "Routes",
+    "router_problem",
+]
 
 
 class RouterError(Exception):
@@ -54,3 +57,14 @@ class Router(Protocol):
     def finalize(self) -> None:
         """Give the route back: all traffic to stable, no canary backend, no mirror."""
         ...
+
+
+def router_problem(error: RouterError) -> Problem:
+    """The one mapping of router errors to problems in status."""
+    if isinstance(error, MirrorUnsupportedError):
+        return Problem(Reason.MIRROR_NOT_SUPPORTED, str(error))
+    if isinstance(error, RouteNotFoundError):
+        return Problem(Reason.ROUTE_NOT_FOUND, str(error))
+    if isinstance(error, RuleNotFoundError):
+        return Problem(Reason.ROUTE_RULE_NOT_FOUND, str(error))
+    return Problem(Reason.RECONCILE_ERROR, str(error))
