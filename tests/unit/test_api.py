@@ -296,12 +296,27 @@ def test_gateway_api_keeps_its_spelling() -> None:
     assert traffic.model_dump(exclude_none=True) == {"gatewayAPI": {"httpRoute": "chat", "rule": 1}}
 
 
-def test_stage_type_and_display_name() -> None:
-    unnamed = Stage.model_validate({"approval": {}})
-    named = Stage.model_validate({"name": "sign-off", "approval": {}})
-    assert unnamed.type is StageType.APPROVAL
-    assert unnamed.display_name(2) == "approval-3"
-    assert named.display_name(2) == "sign-off"
+def test_stage_type_and_names_count_by_type() -> None:
+    stages = [
+        Stage.model_validate(raw)
+        for raw in (
+            {"canary": {"steps": [{"weight": 5, "duration": "1m"}]}},
+            {"approval": {}},
+            {"canary": {"steps": [{"weight": 50, "duration": "1m"}]}},
+            {"name": "sign-off", "approval": {}},
+            {"approval": {}},
+        )
+    ]
+    assert stages[1].type is StageType.APPROVAL
+    assert models.stage_names(stages) == [
+        "canary-1",
+        "approval-1",
+        "canary-2",
+        "sign-off",
+        "approval-2",
+    ]
+    # Removing a stage of another type keeps an unnamed stage's identity.
+    assert models.stage_names(stages[1:])[0] == "approval-1"
 
 
 def test_spec_models_refuse_unknown_fields_with_the_field_name() -> None:
@@ -327,11 +342,16 @@ def test_status_round_trips_and_writes_kubernetes_timestamps() -> None:
     )
     written = status.model_dump(mode="json", exclude_none=True)
     assert written["phase"] == "Progressing"
-    assert written["currentStage"]["stepStartTime"] == "2026-01-02T01:04:05Z"
-    assert written["conditions"][0]["lastTransitionTime"] == "2026-01-02T01:04:05Z"
+    # Sub-second precision survives a round trip: clocks that decide must not lose it.
+    assert written["currentStage"]["stepStartTime"] == "2026-01-02T01:04:05.678000Z"
+    assert written["conditions"][0]["lastTransitionTime"] == "2026-01-02T01:04:05.678000Z"
     again = ModelReleaseStatus.model_validate(written)
     assert again.current_stage is not None
-    assert again.current_stage.step_start_time == datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)
+    assert again.current_stage.step_start_time == when
+    whole = ModelReleaseStatus(last_action_time=when.replace(microsecond=0))
+    assert whole.model_dump(mode="json", exclude_none=True)["lastActionTime"] == (
+        "2026-01-02T01:04:05Z"
+    )
 
 
 def test_status_ignores_fields_it_does_not_know() -> None:

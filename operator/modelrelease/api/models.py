@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -182,11 +182,15 @@ StringMap = Annotated[
 def _format_time(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 Timestamp = Annotated[datetime, PlainSerializer(_format_time, return_type=str, when_used="json")]
-"""A point in time; JSON form is RFC 3339 UTC with whole seconds (``2026-01-02T03:04:05Z``)."""
+"""A point in time; JSON form is RFC 3339 UTC (``2026-01-02T03:04:05Z``), with microseconds
+when it has them, so clocks that decide anything keep sub-second precision across restarts."""
 
 
 def _duplicates(names: Iterable[str | None]) -> list[str]:
@@ -956,8 +960,10 @@ class Stage(_SpecModel):
     name: DnsLabel | None = Field(
         default=None,
         description=(
-            "Name shown in status and by `kubectl get`; unique in the release. Defaults to "
-            "the stage type and its position, e.g. `canary-2`."
+            "Name shown in status and by `kubectl get`; unique in the release. It is the "
+            "stage's identity: progress is tracked by name, so editing the list never skips "
+            "a stage. Defaults to the stage type and its count among stages of that type, "
+            "e.g. `canary-2` for the second unnamed canary stage."
         ),
     )
     shadow: ShadowStage | None = Field(
@@ -1000,9 +1006,22 @@ class Stage(_SpecModel):
             return StageType.APPROVAL
         return StageType.WEBHOOK
 
-    def display_name(self, index: int) -> str:
-        """The stage's name, or ``<type>-<index+1>`` when it has none (``canary-2``)."""
-        return self.name if self.name is not None else f"{self.type.value}-{index + 1}"
+
+def stage_names(stages: Sequence[Stage]) -> list[str]:
+    """Each stage's identity: its name, or ``<type>-<n>`` for the n-th unnamed stage of a type.
+
+    Counting by type, not by position, keeps an unnamed stage's identity when a
+    stage of another type is added or removed before it.
+    """
+    counts: dict[StageType, int] = {}
+    names = []
+    for stage in stages:
+        if stage.name is not None:
+            names.append(stage.name)
+            continue
+        counts[stage.type] = counts.get(stage.type, 0) + 1
+        names.append(f"{stage.type.value}-{counts[stage.type]}")
+    return names
 
 
 # ---------------------------------------------------------------------------
@@ -1105,6 +1124,13 @@ class ModelReleaseSpec(_SpecModel):
         if needs_analysis and self.analysis is None:
             raise ValueError(MSG_COMPARISON_NEEDS_ANALYSIS)
         return self
+
+    def stage_named(self, name: str, type_: StageType) -> Stage | None:
+        """The stage called ``name`` (its identity, see :func:`stage_names`) if it has ``type_``."""
+        for stage_name, stage in zip(stage_names(self.stages), self.stages, strict=True):
+            if stage_name == name:
+                return stage if stage.type is type_ else None
+        return None
 
 
 class RevisionStatus(_StatusModel):
@@ -1299,6 +1325,20 @@ class ModelReleaseStatus(_StatusModel):
     )
     last_action_time: Timestamp | None = Field(
         default=None, description="When `lastAction` was consumed."
+    )
+    stages_passed: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Names of the stages the challenger has passed. It is promoted only when every "
+            "stage of the current spec is in this list."
+        ),
+    )
+    challenger_waiting_since: Timestamp | None = Field(
+        default=None,
+        description=(
+            "Since when the challenger has had fewer Ready pods than its current step or the "
+            "promotion needs; `progressDeadline` counts from here."
+        ),
     )
 
 

@@ -166,8 +166,8 @@ def _final_route(state: _State, wanted: Routes) -> None:
         state.route(Routes(FULL, 0, 0))
     elif canary_ok:
         state.route(Routes(0, FULL, 0))
-    elif state.routes is None:
-        state.route(wanted)  # nothing serves yet (a first revision loading): nothing to lose
+    # Neither Service has a Ready pod (a first revision still loading): the route
+    # waits, so it never sends users to a backend that cannot answer.
 
 
 def _shrink(

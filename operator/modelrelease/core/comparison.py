@@ -86,10 +86,10 @@ class ComparisonResult:
 def active_comparison(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> Comparison | None:
     """The comparison of the stage in progress (championChallenger, or shadow with one)."""
     current = status.current_stage
-    if current is None or status.challenger is None or current.index >= len(spec.stages):
+    if current is None or status.challenger is None:
         return None
-    stage = spec.stages[current.index]
-    if stage.type is not current.type:
+    stage = spec.stage_named(current.name, current.type)
+    if stage is None:
         return None
     if stage.type is StageType.CHAMPION_CHALLENGER:
         return stage.champion_challenger

@@ -25,6 +25,7 @@ from modelrelease.api.models import (
     ModelReleaseStatus,
     ModelSpec,
     RevisionStatus,
+    stage_names,
 )
 from modelrelease.core.capacity import ReplicaPlan
 from modelrelease.core.conditions import set_condition
@@ -48,6 +49,7 @@ class Pass:
     routes: Routes | None = None
     consume_action: bool = False
     action: Action | None = None  # the imperative action accepted this pass
+    waiting: bool = False  # the challenger is short of the Ready pods this pass needs
 
     @classmethod
     def start(
@@ -57,8 +59,6 @@ class Pass:
         observation: Observation,
         now: datetime,
     ) -> Pass:
-        # Status keeps whole seconds; so do the clocks, or a restart would shift them.
-        now = now.replace(microsecond=0)
         copy = status.model_copy(deep=True)
         copy.observed_generation = observation.generation
         return cls(spec, observation, now, revision_of(spec.model, spec.template), copy)
@@ -106,6 +106,21 @@ class Pass:
         return 0.0 if moment is None else (self.now - moment).total_seconds()
 
     @property
+    def stage_names(self) -> list[str]:
+        """The identity of each stage of the spec, in order."""
+        return stage_names(self.spec.stages)
+
+    def stage_position(self, name: str) -> int | None:
+        """Where the stage called ``name`` is in the spec now; None when it is gone."""
+        names = self.stage_names
+        return names.index(name) if name in names else None
+
+    def next_stage(self) -> int | None:
+        """The first stage of the spec the challenger has not passed; None: all passed."""
+        passed = set(self.status.stages_passed)
+        return next((i for i, name in enumerate(self.stage_names) if name not in passed), None)
+
+    @property
     def interval_seconds(self) -> float:
         analysis = self.spec.analysis
         return parse_duration(analysis.interval) if analysis else 0.0
@@ -124,7 +139,7 @@ class Pass:
             status,
             reason,
             message,
-            self.now,
+            self.now.replace(microsecond=0),  # conditions keep whole seconds, as metav1 does
             self.observation.generation,
         )
 

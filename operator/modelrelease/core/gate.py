@@ -19,14 +19,10 @@ def webhook_due(
 ) -> WebhookStage | None:
     """The webhook stage to call in this pass, or None (no webhook stage, or not yet)."""
     current = status.current_stage
-    if (
-        current is None
-        or status.challenger is None
-        or current.type is not StageType.WEBHOOK
-        or current.index >= len(spec.stages)
-    ):
+    if current is None or status.challenger is None:
         return None
-    stage = spec.stages[current.index].webhook
+    named = spec.stage_named(current.name, StageType.WEBHOOK)
+    stage = named.webhook if named is not None else None
     if stage is None:
         return None
     start = current.stage_start_time

@@ -18,7 +18,7 @@ from modelrelease.api.constants import (
     Reason,
 )
 from modelrelease.api.durations import format_duration, parse_duration
-from modelrelease.api.models import CurrentStage, ModelReleaseSpec, ModelReleaseStatus
+from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus
 from modelrelease.core.capacity import steady
 from modelrelease.core.capacity_guard import guard_gpus, roll_back_failing_pods
 from modelrelease.core.conditions import find, set_condition
@@ -28,6 +28,7 @@ from modelrelease.core.observation import Observation, Problem
 from modelrelease.core.stages import run_stage
 from modelrelease.core.transitions import (
     abort,
+    adopt_promotion,
     describe,
     enter_stage,
     hold_traffic,
@@ -45,8 +46,11 @@ def plan(
 ) -> Decision:
     p = Pass.start(spec, status, observation, now)
     if observation.problems:
-        # Actions wait in their annotation until the release can move again.
+        # Actions wait in their annotation until the release can move again, but
+        # failure detection does not wait (invariant I4).
         _hold_for_problems(p)
+        if p.champion is not None:
+            _detect_failures(p)
         _availability(p)
         return p.decision()
     _take_action(p)
@@ -153,6 +157,7 @@ def _initial(p: Pass) -> None:
 
 
 def _release(p: Pass) -> None:
+    adopt_promotion(p)
     if p.challenger is not None and p.challenger != p.target:
         _supersede(p)
     if p.challenger is not None and _action(p, Action.ABORT):
@@ -167,7 +172,8 @@ def _release(p: Pass) -> None:
     elif p.target == p.status.rejected_revision:
         _rejected(p)
     elif _paused(p):
-        _freeze(p)
+        if not _detect_failures(p):
+            _freeze(p)
     else:
         _challenger(p)
 
@@ -230,7 +236,8 @@ def _paused(p: Pass) -> bool:
 
 
 def _freeze(p: Pass) -> None:
-    """Paused: no traffic change and no stage clock."""
+    """Paused: no traffic change and no stage clock (nor progress-deadline clock)."""
+    p.status.challenger_waiting_since = None
     if p.challenger is not None:
         hold_traffic(p)
     if p.status.phase is not Phase.PAUSED:
@@ -258,48 +265,79 @@ def _challenger(p: Pass) -> None:
         start_challenger(p)
     if _action(p, Action.PROMOTE):
         p.event(EventType.NORMAL, Reason.PROMOTING, "promotion requested: skipping the stages")
-        enter_stage(p, len(p.spec.stages), carried_weight=0)
+        p.status.stages_passed = list(dict.fromkeys([*p.status.stages_passed, *p.stage_names]))
+        enter_stage(p, None, carried_weight=0)
     if p.status.phase is Phase.FAILED:
         hold_traffic(p)
         return
-    if roll_back_failing_pods(p) or _deadline_missed(p):
+    if _detect_failures(p):
         return
+    _locate_stage(p)
     current = p.status.current_stage
     if current is None:
         promote(p)
-        return
-    _run_current_stage(p, current)
+    else:
+        p.status.phase = Phase.PROGRESSING
+        run_stage(p, p.spec.stages[current.index], current)
+        if p.status.current_stage is None and p.challenger is not None:
+            promote(p)  # the last stage just passed
+    _track_wait(p)
 
 
-def _run_current_stage(p: Pass, stage_state: CurrentStage) -> None:
-    if stage_state.index >= len(p.spec.stages):
-        enter_stage(p, stage_state.index, stage_state.weight)  # stages were removed
-        promote(p)
+def _locate_stage(p: Pass) -> None:
+    """Find the current stage in the spec by name (invariant I2: never skip a gate).
+
+    Stages may have been added, removed, reordered or retyped since the last
+    pass. The current stage is followed to its new position; when it is gone
+    the challenger goes on with the first stage it has not passed; and
+    "promotion" holds only while every stage of the spec has passed.
+    """
+    current = p.status.current_stage
+    carried = current.weight if current is not None else 0
+    position = p.stage_position(current.name) if current is not None else None
+    if current is None or position is None:
+        upcoming = p.next_stage()
+        if current is not None or upcoming is not None:
+            enter_stage(p, upcoming, carried_weight=carried)
         return
-    stage = p.spec.stages[stage_state.index]
-    if stage.type is not stage_state.type:
-        enter_stage(p, stage_state.index, stage_state.weight)  # the stage was edited
-        edited = p.status.current_stage
-        assert edited is not None
-        stage_state = edited
-    p.status.phase = Phase.PROGRESSING
-    run_stage(p, stage, stage_state)
-    if p.status.current_stage is None and p.challenger is not None:
-        promote(p)  # the last stage just passed
+    current.index = position
+    if p.spec.stages[position].type is not current.type:
+        enter_stage(p, position, carried_weight=carried)  # the stage was retyped
+
+
+def _detect_failures(p: Pass) -> bool:
+    """Crash loops, failed pulls, unschedulable pods and missed deadlines (invariant I4).
+
+    Runs on every pass that has a challenger, whatever else holds the release.
+    """
+    if p.challenger is None:
+        return False
+    return roll_back_failing_pods(p) or _deadline_missed(p)
+
+
+def _track_wait(p: Pass) -> None:
+    """Start or stop the progress-deadline clock of the wait for Ready pods."""
+    if p.challenger is None or not p.waiting:
+        p.status.challenger_waiting_since = None
+    elif p.status.challenger_waiting_since is None:
+        p.status.challenger_waiting_since = p.now
 
 
 def _deadline_missed(p: Pass) -> bool:
-    """Roll back a challenger that never became Ready within ``progressDeadline``."""
-    stage = p.status.current_stage
-    if stage is None or stage.index > 0 or stage.stage_start_time is not None:
-        return False
-    state = p.deployment(p.challenger)
-    if state is None or state.created is None:
+    """Roll back a challenger that has waited for Ready pods longer than ``progressDeadline``.
+
+    Every wait counts: the first pods, each later step's, the final scale-up.
+    """
+    since = p.status.challenger_waiting_since
+    if since is None:
         return False
     deadline = parse_duration(p.spec.progress_deadline)
-    waited = p.seconds_since(state.created)
+    waited = p.seconds_since(since)
     if waited < deadline:
         return False
+    state = p.deployment(p.challenger)
+    ready = state.ready_replicas if state else 0
+    asked = state.replicas if state else 0
     waiting = find(p.status.conditions, ConditionType.PROGRESSING)
     if waiting is not None and waiting.reason == Reason.INSUFFICIENT_GPU:
         rollback(
@@ -313,7 +351,7 @@ def _deadline_missed(p: Pass) -> bool:
         p,
         Reason.PROGRESS_DEADLINE_EXCEEDED,
         f"expected Ready pods within progressDeadline {p.spec.progress_deadline}, "
-        f"but after {format_duration(waited)} {state.ready_replicas} of {state.replicas} "
+        f"but after {format_duration(waited)} {ready} of {asked} "
         "are Ready; check the pods' events (image pull, model load, GPU scheduling)",
     )
     return True

@@ -294,6 +294,7 @@ def _start_step(p: Pass, current: CurrentStage, weight: int, mirror: int) -> boo
     replicas = replicas_for(p, max(weight, mirror))
     ready = p.ready_replicas(p.challenger)
     if ready < replicas.challenger:
+        p.waiting = True
         loading = replicas_while_loading(p, max(weight, mirror))
         p.run(loading, Routes(FULL - current.weight, current.weight, current.mirror_percent))
         p.progressing(

@@ -19,6 +19,7 @@ from modelrelease.core.capacity import (
 )
 from modelrelease.core.context import FULL, Pass, stable_routes
 from modelrelease.core.decision import EventType
+from modelrelease.core.manifests import STABLE
 from modelrelease.core.routes import Routes
 
 
@@ -34,6 +35,8 @@ def start_challenger(p: Pass) -> None:
     p.status.challenger = p.revision_status(p.target, 0)
     p.status.checks = []
     p.status.comparison = []
+    p.status.stages_passed = []
+    p.status.challenger_waiting_since = None
     p.status.phase = Phase.PROGRESSING
     p.healthy()  # a verdict on an earlier revision says nothing about this one
     enter_stage(p, 0, carried_weight=0)
@@ -45,16 +48,19 @@ def start_challenger(p: Pass) -> None:
     )
 
 
-def enter_stage(p: Pass, index: int, carried_weight: int) -> None:
-    """Point at stage ``index`` with its clocks stopped (they start when it can run)."""
-    if index >= len(p.spec.stages):
-        p.status.current_stage = None  # every stage passed: promotion
+def enter_stage(p: Pass, index: int | None, carried_weight: int) -> None:
+    """Point at stage ``index`` with its clocks stopped (they start when it can run).
+
+    ``None`` (or past the end) means every stage passed: the promotion comes next.
+    """
+    if index is None or index >= len(p.spec.stages):
+        p.status.current_stage = None
         return
     stage = p.spec.stages[index]
     p.status.current_stage = CurrentStage(
         index=index,
         type=stage.type,
-        name=stage.display_name(index),
+        name=p.stage_names[index],
         step=0 if stage.type is StageType.CANARY else None,
         weight=carried_weight,
         mirror_percent=0,
@@ -62,8 +68,11 @@ def enter_stage(p: Pass, index: int, carried_weight: int) -> None:
 
 
 def complete_stage(p: Pass, stage: CurrentStage) -> None:
+    """Record the stage as passed (by name) and go to the first stage not passed yet."""
     p.event(EventType.NORMAL, Reason.STAGE_COMPLETED, f"stage {stage.name} passed")
-    enter_stage(p, stage.index + 1, carried_weight=stage.weight)
+    if stage.name not in p.status.stages_passed:
+        p.status.stages_passed = [*p.status.stages_passed, stage.name]
+    enter_stage(p, p.next_stage(), carried_weight=stage.weight)
 
 
 def rollback(p: Pass, reason: Reason, message: str) -> None:
@@ -93,8 +102,7 @@ def abort(p: Pass, outcome: Outcome, reason: Reason, message: str) -> None:
 
 
 def _drop_challenger(p: Pass) -> None:
-    p.status.challenger = None
-    p.status.current_stage = None
+    _clear_challenger(p)
     p.run(steady(p.spec.replicas), stable_routes())
 
 
@@ -140,7 +148,24 @@ def replicas_while_loading(p: Pass, share: int) -> ReplicaPlan:
 
 
 def promote(p: Pass) -> None:
-    """Challenger to full size, then 100% weight, then it becomes the champion."""
+    """Challenger to full size, then 100% weight, then it becomes the champion.
+
+    Three passes, each writing status before it acts (``handlers``), with the
+    writes of each ordered by ``core.actuation``. The states a crash, a failed
+    write or a lost status write can leave, and what the next pass does:
+
+    1. challenger scaled up, not all Ready: traffic unchanged; it waits (within
+       ``progressDeadline``, counted from ``challengerWaitingSince``).
+    2. route at 0/100: the canary Service (challenger, all Ready) serves all;
+       the next pass sees 100% on the canary and finishes.
+    3. finishing: stable Service repointed to the challenger (it carries 0%
+       at this point), route 100/0, old champion scaled to 0. Whatever prefix
+       of these happened, stable and canary both select the Ready challenger
+       or carry no traffic. If the status saying so was lost, the next pass
+       still sees the stable Service on the challenger and finishes again
+       (:func:`adopt_promotion`) instead of pointing it back at an old
+       champion with no Ready pods.
+    """
     challenger = p.challenger
     assert challenger is not None
     full = p.spec.replicas
@@ -148,6 +173,7 @@ def promote(p: Pass) -> None:
     routes = p.observation.routes
     weight = routes.canary_weight if routes is not None else (stage_weight or 0)
     if p.ready_replicas(challenger) < full:
+        p.waiting = True
         p.run(replicas_while_loading(p, FULL), Routes(FULL - weight, weight, 0))
         _promoting(
             p,
@@ -167,16 +193,38 @@ def _promoting(p: Pass, message: str) -> None:
     p.progressing(ConditionStatus.TRUE, Reason.PROMOTING, message)
 
 
+def adopt_promotion(p: Pass) -> bool:
+    """Finish a promotion whose last writes happened but whose status was lost.
+
+    The stable Service is pointed at the challenger only by the promotion's
+    last pass, so seeing it there while status still says "promoting" means
+    the promotion is done: finish it in status rather than undo it.
+    """
+    challenger = p.challenger
+    promoting = challenger is not None and p.status.current_stage is None
+    if not promoting or p.observation.selected.get(STABLE) != challenger:
+        return False
+    assert challenger is not None
+    _finish_promotion(p, challenger)
+    return True
+
+
 def _finish_promotion(p: Pass, challenger: str) -> None:
     previous = p.champion
     message = f"{describe(p, challenger)} replaced {describe(p, previous)}"
     p.record_history(challenger, Outcome.PROMOTED, Reason.PROMOTED, message)
     p.event(EventType.NORMAL, Reason.PROMOTED, message)
     p.status.champion = p.revision_status(challenger, p.spec.replicas)
-    p.status.challenger = None
-    p.status.current_stage = None
+    _clear_challenger(p)
     p.status.phase = Phase.SUCCEEDED
     # The stable Service now selects the new champion; the old one scales to zero.
     p.run(steady(p.spec.replicas), stable_routes())
     p.progressing(ConditionStatus.FALSE, Reason.PROMOTED, message)
     p.healthy()
+
+
+def _clear_challenger(p: Pass) -> None:
+    p.status.challenger = None
+    p.status.current_stage = None
+    p.status.stages_passed = []
+    p.status.challenger_waiting_since = None
