@@ -8,6 +8,7 @@ operator, a missed event or a manual edit all converge the same way.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,21 +26,27 @@ from modelrelease.api.constants import (
     Reason,
 )
 from modelrelease.api.durations import parse_duration
-from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus, RevisionStatus
+from modelrelease.api.models import (
+    ModelReleaseSpec,
+    ModelReleaseStatus,
+    RevisionStatus,
+    WebhookStage,
+)
+from modelrelease.backoff import Backoff
 from modelrelease.core.comparison import (
     MetricQueries,
     MetricReading,
     active_comparison,
-    comparison_due,
     comparison_queries,
 )
+from modelrelease.core.conditions import degraded_patch
 from modelrelease.core.decision import Decision
-from modelrelease.core.gate import gate_seed, webhook_due
+from modelrelease.core.gate import gate_seed
 from modelrelease.core.manifests import Owner
+from modelrelease.core.needs import needs
 from modelrelease.core.observation import Observation, Problem, SLOResult, parse_action
 from modelrelease.core.plan import plan, plan_invalid_spec, with_problems
-from modelrelease.core.revision import revision_of
-from modelrelease.core.slos import ResolvedSLO, checks_due, resolve_slos
+from modelrelease.core.slos import ResolvedSLO, resolve_slos
 from modelrelease.gates.webhook import (
     CallResult,
     GateRequest,
@@ -49,7 +56,7 @@ from modelrelease.gates.webhook import (
 )
 from modelrelease.kube.act import act
 from modelrelease.kube.client import KubeClient
-from modelrelease.kube.errors import KubeError
+from modelrelease.kube.errors import KubeError, WriteConflictError
 from modelrelease.kube.observe import ClusterView, observe_cluster
 from modelrelease.kube.patches import merge_patch
 from modelrelease.metrics.comparison import read_comparison
@@ -77,6 +84,7 @@ class Runtime:
     providers: ProviderCache
     config: OperatorConfig
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)  # webhook calls
+    backoff: Backoff = field(default_factory=Backoff)
 
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
@@ -96,10 +104,8 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         interval=runtime.config.reconcile_interval,
         registry=registry,
     )
-    async def reconcile_release(
-        body: Body, patch: kopf.Patch, logger: kopf.Logger, **_: Any
-    ) -> None:
-        await reconcile(runtime, body, patch, logger)
+    async def reconcile_release(body: Body, logger: kopf.Logger, **_: Any) -> None:
+        await reconcile(runtime, body, logger)
 
     @kopf.on.delete(
         GROUP,
@@ -122,33 +128,91 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
 # --- one pass ----------------------------------------------------------------------------
 
 
-async def reconcile(runtime: Runtime, body: Body, patch: kopf.Patch, logger: kopf.Logger) -> None:
+class StatusUnreadableError(Exception):
+    """The status does not parse: the operator cannot know where the release stands."""
+
+
+async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
+    """One pass, or nothing while the release backs off after failures (invariant I6).
+
+    A stale copy of the release (a newer one was written since) ends the pass
+    before any write; the next pass reads a fresh one. API errors back off
+    with jitter; any other exception becomes a Degraded condition.
+    """
     owner = _owner(body)
+    key = (owner.namespace, owner.name)
+    if not runtime.backoff.ready(key, time.monotonic()):
+        return
+    try:
+        failed = await _reconcile(runtime, owner, body, logger)
+    except WriteConflictError as error:
+        logger.debug(f"the release changed while this pass ran, reading it again: {error}")
+        return
+    except KubeError as error:
+        delay = runtime.backoff.failed(key, time.monotonic())
+        logger.warning(f"reconcile failed, retrying in {delay:.0f}s: {error}")
+        telemetry.record(owner.namespace, owner.name, None, "error")
+        return
+    except Exception as error:
+        delay = runtime.backoff.failed(key, time.monotonic())
+        logger.exception(f"unexpected error in the reconcile pass, retrying in {delay:.0f}s")
+        await _report_unexpected(runtime, owner, body, error, delay, logger)
+        telemetry.record(owner.namespace, owner.name, None, "error")
+        return
+    if failed:
+        delay = runtime.backoff.failed(key, time.monotonic())
+        logger.warning(f"some writes failed, retrying in {delay:.0f}s")
+    else:
+        runtime.backoff.succeeded(key)
+
+
+async def _reconcile(runtime: Runtime, owner: Owner, body: Body, logger: kopf.Logger) -> bool:
+    """Observe, decide, write; True when a write to the cluster failed.
+
+    The writes come in an order that is safe to stop after any of them:
+    1. the action annotation is consumed (a crash after it loses the action,
+       it never applies it twice: an approval is never reused for a later gate);
+    2. the decided status is written, with the resourceVersion the decision was
+       made from as a precondition, before anything is acted upon: a crash
+       after it leaves status ahead of the cluster, and the next pass completes
+       the writes from it; a stale decision is never acted upon;
+    3. the cluster writes, in the order of ``core.actuation``;
+    4. what could not be done, into status; then the Events.
+    """
     generation = int(body["metadata"].get("generation") or 0)
+    version = str(body["metadata"].get("resourceVersion") or "")
     raw_status = dict(body.get("status") or {})
-    status = ModelReleaseStatus.model_validate(raw_status)
+    try:
+        status = ModelReleaseStatus.model_validate(raw_status)
+    except ValidationError as error:
+        raise StatusUnreadableError(_validation_message(error, "status")) from error
     now = datetime.now(UTC)
     try:
         spec = ModelReleaseSpec.model_validate(dict(body.get("spec") or {}))
     except ValidationError as error:
-        decision = plan_invalid_spec(status, _validation_message(error), generation, now)
-        _write_status(patch, raw_status, decision.status)
-        return
-    try:
-        decision, problems = await _pass(runtime, owner, spec, status, body, now, generation)
-        result = "ok"
-    except KubeError as error:
-        logger.warning(f"reconcile failed, retrying next pass: {error}")
-        problems = [Problem(Reason.RECONCILE_ERROR, str(error))]
-        decision, result = Decision(status=status), "error"
-    _post_events(body, decision, logger)
-    _write_status(patch, raw_status, with_problems(decision.status, problems, generation, now))
+        decision = plan_invalid_spec(status, _validation_message(error, "spec"), generation, now)
+        await _write_status(runtime, owner, raw_status, decision.status, version)
+        return False
+    decision, view, router = await _decide(runtime, owner, spec, status, body, now, generation)
     if decision.consume_action:
-        patch.setdefault("metadata", {}).setdefault("annotations", {})[ANNOTATION_ACTION] = None
-    telemetry.record(owner.namespace, owner.name, decision, result)
+        version = await asyncio.to_thread(
+            runtime.kube.remove_release_annotation,
+            owner.namespace,
+            owner.name,
+            ANNOTATION_ACTION,
+            version,
+        )
+    version = await _write_status(runtime, owner, raw_status, decision.status, version)
+    problems = await asyncio.to_thread(act, runtime.kube, router, owner, spec, decision, view)
+    if problems:
+        after = with_problems(decision.status, problems, generation, now)
+        await _write_status(runtime, owner, _dump(decision.status), after, version)
+    _post_events(body, decision, logger)
+    telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok")
+    return any(problem.reason is Reason.RECONCILE_ERROR for problem in problems)
 
 
-async def _pass(
+async def _decide(
     runtime: Runtime,
     owner: Owner,
     spec: ModelReleaseSpec,
@@ -156,26 +220,24 @@ async def _pass(
     body: Body,
     now: datetime,
     generation: int,
-) -> tuple[Decision, list[Problem]]:
+) -> tuple[Decision, ClusterView, Router | None]:
+    """needs -> observe -> plan: one round trip."""
     router, router_problems = _router(runtime, owner, spec)
-    due = checks_due(spec.analysis, status, now)
-    comparing = comparison_due(spec, status, now)
+    wanted = needs(spec, status, now, gate_seed(owner.namespace, owner.name))
     view = await asyncio.to_thread(
-        observe_cluster,
-        runtime.kube,
-        router,
-        owner,
-        spec,
-        due or comparing,
-        _releasing(spec, status),
+        observe_cluster, runtime.kube, router, owner, spec, wanted.metrics, wanted.releasing
     )
     context = _query_context(owner, spec, status)
     slos, slo_problems = resolve_slos(spec.analysis, view.templates, context)
-    queries, comparison_problems = _comparison_queries(spec, status, context, comparing)
+    queries, comparison_problems = _comparison_queries(spec, status, context, wanted.comparison)
     problems = (*router_problems, *view.problems, *slo_problems, *comparison_problems)
-    results = await _measure(runtime, view, slos) if due and not problems else None
-    readings = await _compare(runtime, view, queries) if comparing and not problems else None
-    gate_result = await _call_gate(runtime, owner, spec, status, now) if not problems else None
+    results = await _measure(runtime, view, slos) if wanted.slos and not problems else None
+    readings = (
+        await _compare(runtime, view, queries) if wanted.comparison and not problems else None
+    )
+    gate_result = None
+    if wanted.gate is not None and not problems:
+        gate_result = await _call_gate(runtime, owner, spec, status, wanted.gate)
     annotations = body["metadata"].get("annotations") or {}
     action, invalid_action = parse_action(annotations.get(ANNOTATION_ACTION))
     observation = Observation(
@@ -194,17 +256,53 @@ async def _pass(
         pods=view.pods,
         selected=view.selected,
     )
-    decision = plan(spec, status, observation, now)
-    act_problems = await asyncio.to_thread(act, runtime.kube, router, owner, spec, decision, view)
-    return decision, act_problems
+    return plan(spec, status, observation, now), view, router
 
 
-def _releasing(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> bool:
-    """A challenger is in flight, or the spec's revision is about to become one."""
-    if status.challenger is not None:
-        return True
-    champion = status.champion.revision if status.champion else None
-    return champion is not None and revision_of(spec.model, spec.template) != champion
+async def _write_status(
+    runtime: Runtime,
+    owner: Owner,
+    old: dict[str, Any],
+    status: ModelReleaseStatus,
+    version: str,
+) -> str:
+    """Write what changed in status (nothing when nothing did); the new resourceVersion."""
+    diff = merge_patch(old, _dump(status))
+    if not diff:
+        return version
+    return await asyncio.to_thread(
+        runtime.kube.patch_release_status, owner.namespace, owner.name, diff, version
+    )
+
+
+def _dump(status: ModelReleaseStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+async def _report_unexpected(
+    runtime: Runtime,
+    owner: Owner,
+    body: Body,
+    error: Exception,
+    delay: float,
+    logger: kopf.Logger,
+) -> None:
+    """Say in status that the release holds on an error; best effort (it may fail too)."""
+    what = str(error) if isinstance(error, StatusUnreadableError) else repr(error)[:300]
+    message = (
+        f"the operator hit an unexpected error and holds the release (no traffic change): "
+        f"{what}; it retries in {delay:.0f}s; see the operator log for the traceback"
+    )
+    raw_status = dict(body.get("status") or {})
+    patch = degraded_patch(raw_status, Reason.RECONCILE_ERROR, message, datetime.now(UTC))
+    version = str(body["metadata"].get("resourceVersion") or "")
+    try:
+        await asyncio.to_thread(
+            runtime.kube.patch_release_status, owner.namespace, owner.name, patch, version
+        )
+    except KubeError as write_error:
+        logger.warning(f"could not report the error in status: {write_error}")
+    kopf.event(body, type="Warning", reason=Reason.RECONCILE_ERROR.value, message=message)
 
 
 def _router(
@@ -262,12 +360,11 @@ async def _call_gate(
     owner: Owner,
     spec: ModelReleaseSpec,
     status: ModelReleaseStatus,
-    now: datetime,
+    stage: WebhookStage,
 ) -> CallResult | None:
-    """Call the webhook stage in progress when a call is due."""
-    stage = webhook_due(spec, status, now, gate_seed(owner.namespace, owner.name))
+    """Call the webhook stage in progress (``needs`` said a call is due)."""
     current = status.current_stage
-    if stage is None or current is None:
+    if current is None:
         return None
     request = GateRequest(
         namespace=owner.namespace,
@@ -338,11 +435,11 @@ def _owner(body: Body) -> Owner:
     return Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
 
 
-def _validation_message(error: ValidationError) -> str:
+def _validation_message(error: ValidationError, root: str) -> str:
     parts = []
     for item in error.errors()[:5]:
-        where = ".".join(str(part) for part in item["loc"]) or "spec"
-        parts.append(f"spec.{where}: {item['msg']}")
+        where = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{root}.{where}: {item['msg']}" if where else f"{root}: {item['msg']}")
     return "; ".join(parts)
 
 
@@ -351,11 +448,3 @@ def _post_events(body: Body, decision: Decision, logger: kopf.Logger) -> None:
         kopf.event(body, type=event.type.value, reason=event.reason.value, message=event.message)
         log = logger.warning if event.type.value == "Warning" else logger.info
         log(f"{event.reason.value}: {event.message}")
-
-
-def _write_status(patch: kopf.Patch, old: dict[str, Any], status: ModelReleaseStatus) -> None:
-    """The one status write of the pass (nothing when nothing changed)."""
-    new = status.model_dump(mode="json", exclude_none=True, by_alias=True)
-    diff = merge_patch(old, new)
-    if diff:
-        patch["status"] = diff

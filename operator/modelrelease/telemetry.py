@@ -37,8 +37,11 @@ def serve(port: int) -> None:
     start_http_server(port)
 
 
-def record(namespace: str, release: str, decision: Decision, result: str) -> None:
+def record(namespace: str, release: str, decision: Decision | None, result: str) -> None:
+    """Count a pass; ``decision`` is None when the pass failed before deciding."""
     RECONCILES.labels(namespace, release, result).inc()
+    if decision is None:
+        return
     if decision.routes is not None:
         CANARY_WEIGHT.labels(namespace, release).set(decision.routes.canary_weight)
         MIRROR_PERCENT.labels(namespace, release).set(decision.routes.mirror_percent)

@@ -254,7 +254,8 @@ def test_no_write_strands_traffic_that_was_served(cluster: Cluster, decision: De
 def test_reaches_the_plan_when_it_is_safe(cluster: Cluster, decision: Decision) -> None:
     """When every revision the plan routes to is Ready, one pass gets there."""
     workloads, routes = decision.workloads, decision.routes
-    assert workloads is not None and routes is not None
+    assert workloads is not None
+    assert routes is not None
     if cluster.routes is None or not cluster.weighted:
         return
     wanted = {STABLE: workloads.stable_revision, CANARY: workloads.canary_revision}

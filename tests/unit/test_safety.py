@@ -90,15 +90,18 @@ def test_a_promotion_whose_status_was_lost_is_finished_not_undone() -> None:
         decision = world.tick()
         if world.status.phase is Phase.SUCCEEDED:
             break
-    assert decision.workloads is not None and decision.workloads.stable_revision == new
+    assert decision.workloads is not None
+    assert decision.workloads.stable_revision == new
     world.status = before  # that pass's status write was lost
     observation = replace(
         world.observe(0.0, None, ()), selected={STABLE: new, CANARY: new}, routes=Routes(100, 0)
     )
     again = plan(world.spec, world.status, observation, world.now)
-    assert again.status.champion is not None and again.status.champion.revision == new
+    assert again.status.champion is not None
+    assert again.status.champion.revision == new
     assert again.status.challenger is None
-    assert again.workloads is not None and again.workloads.stable_revision == new
+    assert again.workloads is not None
+    assert again.workloads.stable_revision == new
     assert again.routes == Routes(100, 0, 0)
 
 
@@ -172,6 +175,7 @@ def test_the_waiting_clock_keeps_sub_second_precision_across_a_restart() -> None
     world.release("2")
     world.tick()
     since = world.status.challenger_waiting_since
-    assert since is not None and since.microsecond == 900_000
+    assert since is not None
+    assert since.microsecond == 900_000
     restored = ModelReleaseStatus.model_validate(world.status.model_dump(mode="json"))
     assert restored.challenger_waiting_since == since

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from modelrelease.api.constants import MAX_MESSAGE_LENGTH, ConditionStatus, ConditionType, Reason
 from modelrelease.api.models import Condition
@@ -45,3 +46,25 @@ _ORDER: dict[str, int] = {
     ConditionType.PROGRESSING: 1,
     ConditionType.DEGRADED: 2,
 }
+
+
+def degraded_patch(
+    raw_status: dict[str, Any], reason: Reason, message: str, now: datetime
+) -> dict[str, Any]:
+    """A status merge patch that sets Degraded and the message, from raw status alone.
+
+    For when the status itself may not parse: every other condition is kept as it is.
+    """
+    conditions = [
+        c
+        for c in raw_status.get("conditions") or []
+        if isinstance(c, dict) and c.get("type") != ConditionType.DEGRADED
+    ]
+    degraded = {
+        "type": ConditionType.DEGRADED.value,
+        "status": ConditionStatus.TRUE.value,
+        "reason": reason.value,
+        "message": message[:MAX_MESSAGE_LENGTH],
+        "lastTransitionTime": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return {"message": message[:MAX_MESSAGE_LENGTH], "conditions": [*conditions, degraded]}

@@ -22,6 +22,7 @@ from modelrelease.api.constants import (
     GROUP,
     LABEL_RELEASE,
     PLURAL_CLUSTER_SLO_TEMPLATES,
+    PLURAL_MODEL_RELEASES,
     PLURAL_SLO_TEMPLATES,
     VERSION,
 )
@@ -201,6 +202,52 @@ class KubeClient:
             )
         items: list[Json] = _json(response).get("items", [])
         return items
+
+    # --- the ModelRelease itself ---------------------------------------------------
+
+    def patch_release_status(
+        self, namespace: str, name: str, status: Json, resource_version: str
+    ) -> str:
+        """Merge-patch the status, only if the object is still at ``resource_version``.
+
+        A pass that decided from a stale copy gets a :class:`WriteConflictError`
+        instead of writing over what a later pass wrote. Returns the new version.
+        """
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        with _translated(f"write the status of ModelRelease {namespace}/{name}"):
+            response = self._custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL_MODEL_RELEASES,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _content_type=MERGE_PATCH,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        return str(_json(response)["metadata"]["resourceVersion"])
+
+    def remove_release_annotation(
+        self, namespace: str, name: str, key: str, resource_version: str
+    ) -> str:
+        """Remove one annotation, only if the object is still at ``resource_version``."""
+        body = {"metadata": {"resourceVersion": resource_version, "annotations": {key: None}}}
+        with _translated(f"remove annotation {key} of ModelRelease {namespace}/{name}"):
+            response = self._custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL_MODEL_RELEASES,
+                name,
+                body,
+                field_manager=FIELD_MANAGER,
+                _content_type=MERGE_PATCH,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        return str(_json(response)["metadata"]["resourceVersion"])
 
     # --- configuration the spec points at ---------------------------------------
 

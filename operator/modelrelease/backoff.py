@@ -1,0 +1,45 @@
+"""Exponential backoff with jitter for releases whose passes fail (invariant I6).
+
+A pass that fails (the API server refuses a write, an unexpected error) is
+not retried at the reconcile interval forever: each consecutive failure
+doubles the wait, up to a cap, with random jitter so many failing releases
+do not retry in lockstep. One good pass resets it. Kept in memory: a
+restarted operator starts with a fresh, short delay.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class Backoff:
+    base: float = 2.0
+    cap: float = 300.0
+    jitter: Callable[[], float] = field(default=random.random)
+    _failures: dict[Key, int] = field(default_factory=dict)
+    _retry_at: dict[Key, float] = field(default_factory=dict)
+
+    def ready(self, key: Key, now: float) -> bool:
+        """Whether a pass of ``key`` may run at ``now`` (monotonic seconds)."""
+        return now >= self._retry_at.get(key, 0.0)
+
+    def failed(self, key: Key, now: float) -> float:
+        """Record a failure; the seconds until the next attempt."""
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        delay = min(self.cap, self.base * float(2 ** (failures - 1)))
+        delay *= 0.5 + self.jitter() / 2  # between half and all of it
+        self._retry_at[key] = now + delay
+        return delay
+
+    def succeeded(self, key: Key) -> None:
+        self._failures.pop(key, None)
+        self._retry_at.pop(key, None)
+
+    def failures(self, key: Key) -> int:
+        return self._failures.get(key, 0)
