@@ -197,6 +197,16 @@ start_scheduler() {
   wait_until kube-scheduler https_healthy "$SCHEDULER_PORT"
 }
 
+stages_current() {
+  # hack/tools.sh names the stage file after a hash of the repository's stages.
+  local hash
+  hash="$(sha256sum "$ROOT/hack/kwok/pod-stages.yaml" | cut -c1-12)"
+  case "$(readlink "$CACHE/kwok-stages.yaml" 2>/dev/null)" in
+    *-"$hash".yaml) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
 start_kwok() {
   start kwok "$BIN/kwok" \
     --kubeconfig "$KUBECONFIG_FILE" \
@@ -336,6 +346,7 @@ cmd_up() {
   for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl prometheus; do
     [ -x "$BIN/$b" ] || die "$BIN/$b is missing: run hack/tools.sh (or make tools) first"
   done
+  stages_current || die "the kwok stages in $CACHE are not those of hack/kwok/pod-stages.yaml: run hack/tools.sh kwok"
   if [ -d "$PIDS" ]; then
     log "a previous cluster is partly running; stopping it first"
     stop_processes

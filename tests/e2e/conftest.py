@@ -275,6 +275,19 @@ class Cluster:
         items = core.list_namespaced_event(self.namespace).items
         return [e.message for e in items if e.reason == reason]
 
+    def wait_events(self, reason: str, containing: str = "", timeout: float = 15) -> list[str]:
+        """The messages of the Events with ``reason`` (and ``containing``), once there is one.
+
+        kopf posts Events in the background after the pass, so the status that
+        announces something is usually there before its Event.
+        """
+
+        def probe() -> list[str]:
+            return [message for message in self.events(reason) if containing in message]
+
+        what = f"a {reason} Event" + (f" saying {containing!r}" if containing else "")
+        return wait_for(probe, timeout, what)
+
 
 @pytest.fixture
 def cluster(

@@ -91,7 +91,7 @@ def test_healthy_challenger_is_promoted_with_route_weights_matching_each_step(
     assert after["spec"]["rules"][0] == before["spec"]["rules"][0]
     assert cluster.weights() == (100, 0)
     assert len(cluster.deployments()) == 2  # version 1 kept at zero for a quick way back
-    assert cluster.events("Promoted")
+    cluster.wait_events("Promoted")
 
 
 def test_challenger_with_errors_is_rolled_back_within_the_budget(
@@ -135,7 +135,7 @@ def test_challenger_with_errors_is_rolled_back_within_the_budget(
     assert cluster.weights() == (100, 0)
     assert status["champion"]["modelVersion"] == "1"
     assert status["rejectedRevision"] == revision
-    assert cluster.events("RolledBack")
+    cluster.wait_events("RolledBack")
     degraded = cluster.condition("Degraded")
     assert degraded is not None
     assert (degraded["status"], degraded["reason"]) == ("True", "SLOFailed")

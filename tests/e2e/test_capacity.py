@@ -128,7 +128,7 @@ def test_challenger_without_free_gpus_is_held_then_proceeds_when_gpus_free_up(
     progressing = cluster.condition("Progressing")
     assert progressing is not None
     assert progressing["reason"] == "InsufficientGPU"
-    assert cluster.events("InsufficientGPU"), "a Warning Event says so too"
+    cluster.wait_events("InsufficientGPU")  # a Warning Event says so too
     challenger = (cluster.status().get("challenger") or {}).get("revision")
     assert challenger
     # The hold lasts: a few passes later nothing has moved.

@@ -119,7 +119,7 @@ def test_approval_waits_until_approved(
         "modelrelease.dev/action=approve",
     )
     wait_champion_version(cluster, "2", 90)
-    assert cluster.events("Approved")
+    cluster.wait_events("Approved")
 
 
 def test_webhook_answering_500_rolls_back(
@@ -158,4 +158,4 @@ def test_webhook_answering_200_passes(
     status = wait_champion_version(cluster, "2", 90)
     assert status["history"][-1]["outcome"] == "Promoted"
     assert len(gate.bodies) == 1
-    assert any("passed" in message for message in cluster.events("WebhookPassed"))
+    cluster.wait_events("WebhookPassed", containing="passed")

@@ -171,6 +171,30 @@ def test_a_service_entry_point_is_mesh_less() -> None:
     assert share_b == pytest.approx(2 / 3, abs=0.02)  # replicas decide the split
 
 
+def test_a_readiness_flap_stops_traffic_and_the_service_answers_503() -> None:
+    # The kwok stages flap a pod's Ready condition (simulator.modelrelease.dev/not-ready);
+    # the chaos suite counts the 503s of a Service left without a Ready pod as failures.
+    engine = TrafficEngine(random.Random(6))
+    entry = [service("chat", None, **RATE)]
+    engine.observe(ClusterState(services=entry, pods=[pod("chat-a-1", "a")]), T0)
+    now = run(engine, 10)
+    served = engine.counts.served_total(A)
+    assert served > 0
+    assert set(_routed(engine)) == {("chat", "user", 200)}
+
+    engine.observe(ClusterState(services=entry, pods=[pod("chat-a-1", "a", ready=False)]), now)
+    now = run(engine, 10, start=now)
+    assert engine.counts.served_total(A) == served, "a NotReady pod gets no request"
+    unserved = _routed(engine)[("chat", "user", 503)]
+    assert unserved > 500  # about 10 s at 100 req/s
+
+    engine.observe(ClusterState(services=entry, pods=[pod("chat-a-1", "a")]), now)
+    run(engine, 10, start=now)
+    assert engine.counts.served_total(A) > served
+    assert _routed(engine)[("chat", "user", 503)] == unserved
+    assert [s.info.name for s in engine.pods.values()] == ["chat-a-1"]  # kept its counters
+
+
 def test_behaviour_changes_after_the_pod_became_ready() -> None:
     ready_at = "2027-01-15T08:00:00Z"
     ready_epoch = pod_from_object(pod("x", "a", ready_at=ready_at)).ready_since
