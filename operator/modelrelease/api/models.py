@@ -917,7 +917,11 @@ class WebhookStage(_SpecModel):
     """Ask an external service (an offline evaluation, a change-management system) whether
     to continue. The operator POSTs a JSON body with the release, namespace, revisions,
     model and `metadata`. A 2xx response passes the gate, except 202 which means "still
-    evaluating, ask again"; any other response or a transport error is a failed attempt."""
+    evaluating, ask again"; any other response or a transport error is a failed attempt.
+    Status and Events show the HTTP status and, when the answer is a JSON object with a
+    string `reason` of plain words (at most 64 characters, no token-like words), that
+    reason; never the rest of the body. The URL is shown without userinfo, query or
+    fragment."""
 
     url: HttpURL = Field(description="The http or https URL to POST to.")
     timeout: Duration = Field(default="10s", description="Timeout of one call.")
@@ -1149,7 +1153,9 @@ class CurrentStage(_StatusModel):
     )
     last_gate_time: Timestamp | None = Field(default=None, description="webhook: last call.")
     last_gate_answer: str | None = Field(
-        default=None, description="webhook: the last answer (status code and body excerpt)."
+        default=None,
+        description="webhook: the last answer (HTTP status and the answer's short `reason`, "
+        "never its body).",
     )
 
 
