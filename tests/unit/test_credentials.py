@@ -362,3 +362,27 @@ def test_a_shown_phrase_is_short_printable_ascii(text: str, limit: int) -> None:
 def test_plain_reasons_are_shown() -> None:
     assert safe_phrase("  accuracy 0.81\nis below 0.85 ") == "accuracy 0.81 is below 0.85"
     assert safe_phrase("see https://x/y?token=1") is None
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+
+def test_request_urls_are_not_logged_even_when_verbose(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from modelrelease import __main__ as entry
+
+    monkeypatch.setattr(entry, "new_api_client", lambda: None)
+    monkeypatch.setattr(entry.kopf, "run", lambda **_: None)
+    root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
+    levels = root.level, httpx_logger.level
+    # What kopf.configure(verbose=True) does to the root logger.
+    monkeypatch.setattr(entry.kopf, "configure", lambda **_: root.setLevel(logging.DEBUG))
+    httpx_logger.setLevel(logging.NOTSET)
+    try:
+        entry.main(["--verbose", "--liveness", ""])
+        # httpx logs "HTTP Request: POST <full URL>" at INFO.
+        assert not httpx_logger.isEnabledFor(logging.INFO)
+    finally:
+        root.setLevel(levels[0])
+        httpx_logger.setLevel(levels[1])
