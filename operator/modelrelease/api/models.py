@@ -917,13 +917,14 @@ class WebhookStage(_SpecModel):
     """Ask an external service (an offline evaluation, a change-management system) whether
     to continue. The operator POSTs a JSON body with the release, namespace, revisions,
     model and `metadata`. A 2xx response passes the gate, except 202 which means "still
-    evaluating, ask again"; any other response or a transport error is a failed attempt.
-    Status and Events show the HTTP status and, when the answer is a JSON object with a
-    string `reason` of plain words (at most 64 characters, no token-like words), that
-    reason; never the rest of the body. The URL is shown without userinfo, query or
-    fragment."""
+    evaluating, ask again"; any other response or a transport error is a failed attempt."""
 
-    url: HttpURL = Field(description="The http or https URL to POST to.")
+    url: HttpURL = Field(
+        description="The http or https URL to POST to. Status and Events show it without "
+        "userinfo, query or fragment. Of an answer they show only the HTTP status and, "
+        "when the body is a JSON object whose string field `reason` is a short phrase of "
+        "plain words (at most 64 characters), that reason."
+    )
     timeout: Duration = Field(default="10s", description="Timeout of one call.")
     interval: Duration = Field(
         default="30s", description="Time between calls while the answer is 202 or failed."
