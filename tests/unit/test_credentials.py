@@ -76,8 +76,11 @@ class FakeProvider:
 class FakeFactory:
     def __init__(self) -> None:
         self.built: list[FakeProvider] = []
+        self.refuse = False  # as PrometheusProvider does for a CA bundle that does not parse
 
     def __call__(self, provider_type: str, config: ProviderConfig) -> FakeProvider:
+        if self.refuse:
+            raise ValueError("bad CA bundle")
         self.built.append(FakeProvider(config))
         return self.built[-1]
 
@@ -114,6 +117,21 @@ def test_a_rotated_token_replaces_and_closes_the_old_client() -> None:
         assert len(cache) == 1
         assert [provider.closed for provider in factory.built] == [1, 1, 1, 1, 0]
         assert TOKEN not in repr(vars(cache))  # keys and slots hold a digest, not the token
+
+    asyncio.run(go())
+
+
+def test_a_rotation_to_a_bad_configuration_keeps_the_old_client_tracked() -> None:
+    factory = FakeFactory()
+    cache = ProviderCache(factory)
+
+    async def go() -> None:
+        await _use(cache, _config("old"))
+        factory.refuse = True
+        with pytest.raises(ValueError, match="bad CA bundle"):
+            await _use(cache, _config("new"))
+        await cache.close()
+        assert factory.built[0].closed == 1
 
     asyncio.run(go())
 

@@ -102,12 +102,12 @@ class ProviderCache:
         fingerprint = config.credentials_fingerprint()
         dropped = []
         slot = self._slots.get(key)
-        if slot is not None and slot.fingerprint != fingerprint:
-            dropped.append(self._slots.pop(key))
-            slot = None
-        if slot is None:
-            slot = _Slot(fingerprint, self._factory(provider_type, config))
-            self._slots[key] = slot
+        if slot is None or slot.fingerprint != fingerprint:
+            # Built first: a factory that raises (a bad CA bundle) leaves the old slot in place.
+            fresh = _Slot(fingerprint, self._factory(provider_type, config))
+            if slot is not None:
+                dropped.append(slot)
+            slot = self._slots[key] = fresh
         self._slots.move_to_end(key)
         while len(self._slots) > self._max_size:
             dropped.append(self._slots.popitem(last=False)[1])
