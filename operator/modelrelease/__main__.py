@@ -28,7 +28,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     kopf.configure(verbose=config.verbose, log_format=log_format(config))
     if not config.verbose:
         logging.getLogger("kopf.objects").addFilter(_QuietSuccessfulTimers())
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per query otherwise
+    # httpx logs each request with its full URL, whose query or userinfo may hold a
+    # token (webhook URLs, Prometheus addresses): never, not even when verbose.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     registry = kopf.OperatorRegistry()
     runtime = handlers.Runtime(
         kube=KubeClient(new_api_client()), providers=ProviderCache(), config=config

@@ -321,8 +321,8 @@ async def _measure(
 ) -> dict[str, SLOResult] | None:
     if view.provider_config is None:
         return None
-    provider = runtime.providers.get(PROMETHEUS, view.provider_config)
-    return await measure_slos(provider, slos)
+    async with runtime.providers.use(PROMETHEUS, view.provider_config) as provider:
+        return await measure_slos(provider, slos)
 
 
 def _comparison_queries(
@@ -351,8 +351,8 @@ async def _compare(
 ) -> dict[str, MetricReading] | None:
     if view.provider_config is None or not queries:
         return None
-    provider = runtime.providers.get(PROMETHEUS, view.provider_config)
-    return await read_comparison(provider, queries)
+    async with runtime.providers.use(PROMETHEUS, view.provider_config) as provider:
+        return await read_comparison(provider, queries)
 
 
 async def _call_gate(

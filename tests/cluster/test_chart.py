@@ -69,6 +69,28 @@ def test_chart_ships_every_built_in_slo_template() -> None:
     assert {"vllm-error-ratio", "vllm-ttft-quantile"} <= shipped
 
 
+def _secret_rules(*overrides: str) -> list[dict[str, object]]:
+    args = [arg for override in overrides for arg in ("--set", override)]
+    rendered = helm("template", "t", str(CHART), *args)
+    assert rendered.returncode == 0, rendered.stderr
+    roles = [
+        d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] in ("ClusterRole", "Role")
+    ]
+    assert roles
+    return [
+        rule
+        for role in roles
+        for rule in role["rules"]
+        if {"secrets", "*"} & set(rule["resources"]) and {"", "*"} & set(rule["apiGroups"])
+    ]
+
+
+def test_rbac_grants_only_get_on_secrets() -> None:
+    # The operator reads only opted-in Secrets by name: no list or watch of every Secret.
+    assert [rule["verbs"] for rule in _secret_rules()] == [["get"]]
+    assert _secret_rules("rbac.secrets=false") == []
+
+
 def test_chart_installs_and_uninstalls(
     kubeconfig: str, namespace: str, modelrelease_crds: None
 ) -> None:

@@ -392,7 +392,7 @@ def test_webhook_waits_while_202() -> None:
         world.tick()
     assert world.status.current_stage is not None
     assert world.status.current_stage.gate_attempts >= 3
-    assert world.status.current_stage.last_gate_answer == "HTTP 202 (empty body)"
+    assert world.status.current_stage.last_gate_answer == "HTTP 202"
     progressing = find(world.status.conditions, ConditionType.PROGRESSING)
     assert progressing is not None
     assert progressing.reason == Reason.WAITING_FOR_WEBHOOK

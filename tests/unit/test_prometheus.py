@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from modelrelease.metrics.auth import CredentialsError, authorization_from_secret
-from modelrelease.metrics.factory import ProviderCache, UnknownProviderError, new_provider
+from modelrelease.metrics.factory import UnknownProviderError, new_provider
 from modelrelease.metrics.prometheus import PrometheusProvider
 from modelrelease.metrics.provider import (
     MultipleValuesReturnedError,
@@ -144,16 +144,6 @@ def test_connections_are_reused_between_queries() -> None:
 def test_factory_rejects_unknown_providers() -> None:
     with pytest.raises(UnknownProviderError, match="supported providers: prometheus"):
         new_provider("datadog", ProviderConfig(address=ADDRESS))
-
-
-def test_cache_returns_one_provider_per_configuration() -> None:
-    cache = ProviderCache()
-    first = cache.get("prometheus", ProviderConfig(address=ADDRESS))
-    again = cache.get("prometheus", ProviderConfig(address=ADDRESS))
-    other = cache.get("prometheus", ProviderConfig(address=ADDRESS, timeout_seconds=1))
-    assert first is again
-    assert other is not first
-    asyncio.run(cache.close())
 
 
 @pytest.mark.parametrize(

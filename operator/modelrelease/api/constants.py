@@ -29,6 +29,10 @@ CATEGORY = "modelrelease-all"
 # Labels on every owned object and on the pods of every revision.
 LABEL_RELEASE = f"{GROUP}/release"
 LABEL_REVISION = f"{GROUP}/revision"
+# A Secret the operator may read (Prometheus credentials, CA bundles) carries this label
+# with this value: naming a Secret in a ModelRelease is not enough, its owner opts in.
+LABEL_CREDENTIALS = f"{GROUP}/credentials"
+CREDENTIALS_OPT_IN = "true"
 # Imperative actions from the kubectl plugin; the operator consumes and removes it.
 ANNOTATION_ACTION = f"{GROUP}/action"
 
@@ -219,4 +223,5 @@ class Reason(StrEnum):
     # spec and operator
     INVALID_SPEC = "InvalidSpec"
     SECRET_NOT_FOUND = "SecretNotFound"
+    SECRET_NOT_OPTED_IN = "SecretNotOptedIn"
     RECONCILE_ERROR = "ReconcileError"

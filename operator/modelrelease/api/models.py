@@ -923,7 +923,12 @@ class WebhookStage(_SpecModel):
     model and `metadata`. A 2xx response passes the gate, except 202 which means "still
     evaluating, ask again"; any other response or a transport error is a failed attempt."""
 
-    url: HttpURL = Field(description="The http or https URL to POST to.")
+    url: HttpURL = Field(
+        description="The http or https URL to POST to. Status and Events show it without "
+        "userinfo, query or fragment. Of an answer they show only the HTTP status and, "
+        "when the body is a JSON object whose string field `reason` is a short phrase of "
+        "plain words (at most 64 characters), that reason."
+    )
     timeout: Duration = Field(default="10s", description="Timeout of one call.")
     interval: Duration = Field(
         default="30s", description="Time between calls while the answer is 202 or failed."
@@ -1175,7 +1180,9 @@ class CurrentStage(_StatusModel):
     )
     last_gate_time: Timestamp | None = Field(default=None, description="webhook: last call.")
     last_gate_answer: str | None = Field(
-        default=None, description="webhook: the last answer (status code and body excerpt)."
+        default=None,
+        description="webhook: the last answer (HTTP status and the answer's short `reason`, "
+        "never its body).",
     )
 
 

@@ -116,6 +116,7 @@ _PROBLEM_REASONS = frozenset(
         Reason.TEMPLATE_NOT_FOUND,
         Reason.UNKNOWN_QUERY_VARIABLE,
         Reason.SECRET_NOT_FOUND,
+        Reason.SECRET_NOT_OPTED_IN,
         Reason.RECONCILE_ERROR,
         Reason.INSUFFICIENT_GPU,
     }

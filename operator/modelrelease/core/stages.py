@@ -35,6 +35,7 @@ from modelrelease.core.comparison import ComparisonResult, fold_comparison
 from modelrelease.core.context import FULL, Pass
 from modelrelease.core.decision import EventType
 from modelrelease.core.gate import gate_seed
+from modelrelease.core.redaction import redact_url
 from modelrelease.core.slos import ResolvedSLO, effective_measurement
 from modelrelease.core.transitions import (
     abort,
@@ -239,7 +240,7 @@ def webhook(p: Pass, stage: Stage, current: CurrentStage) -> None:
         rollback(
             p,
             Reason.WEBHOOK_FAILED,
-            f"webhook stage {current.name} ({spec.url}) failed: {decision.message}",
+            f"webhook stage {current.name} ({redact_url(spec.url)}) failed: {decision.message}",
         )
     else:
         _waiting_for_webhook(p, current, decision.message)

@@ -9,6 +9,11 @@ to the stage's URL and reads the answer:
 - any other status: a failed attempt;
 - no answer (connection error, timeout): a failed attempt too.
 
+The answer's body is never shown: status and Events get the HTTP status and,
+when the body is a JSON object with a string field ``reason``, that reason if
+it is a short phrase of plain words (see ``core.redaction.safe_phrase``). The
+URL is shown without userinfo, query string or fragment.
+
 More than ``failureLimit`` failed attempts in a row, or ``maxDuration``
 without a pass, fail the gate. After a failed attempt the next call backs off
 exponentially from ``interval`` (with jitter), so a struggling service gets
@@ -23,18 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from modelrelease.api.constants import API_VERSION
 from modelrelease.api.durations import format_duration, parse_duration
 from modelrelease.api.models import ModelSpec, WebhookStage
+from modelrelease.core.redaction import redact_url, safe_phrase
 
 Json = dict[str, Any]
 
@@ -43,10 +48,10 @@ USER_AGENT = "modelrelease-operator"
 HTTP_OK_FIRST = 200
 HTTP_OK_LAST = 299
 HTTP_ACCEPTED = 202
-BODY_EXCERPT_CHARS = 256
+REASON_FIELD = "reason"
+MAX_REASON_CHARS = 64
 MAX_BODY_BYTES = 4096
 BACKOFF_CAP_SECONDS = 600.0
-_WHITESPACE = re.compile(r"\s+")
 
 
 # --- the request ----------------------------------------------------------------
@@ -124,16 +129,16 @@ class CallOutcome(StrEnum):
 class CallResult:
     outcome: CallOutcome
     status_code: int | None = None
-    body_excerpt: str = ""
-    error: str = ""
+    reason: str = ""  # already sanitised (``answer_reason``)
+    error: str = ""  # already sanitised (``_post``)
 
     def describe(self) -> str:
         """The answer in a few words, for conditions and events."""
         if self.status_code is None:
             return f"no answer: {self.error}"
-        if self.body_excerpt:
-            return f"HTTP {self.status_code}: {self.body_excerpt}"
-        return f"HTTP {self.status_code} (empty body)"
+        if self.reason:
+            return f"HTTP {self.status_code} ({self.reason})"
+        return f"HTTP {self.status_code}"
 
 
 def classify(status_code: int) -> CallOutcome:
@@ -164,7 +169,7 @@ async def call_webhook(
 async def _post(
     client: httpx.AsyncClient, url: str, payload: Json, timeout_seconds: float
 ) -> CallResult:
-    where = _endpoint(url)
+    where = redact_url(url)
     try:
         # httpx's timeouts are per read/write; this bounds the whole exchange.
         async with asyncio.timeout(timeout_seconds):
@@ -183,9 +188,9 @@ async def _post(
             error=f"{where} did not answer within {format_duration(timeout_seconds)}",
         )
     except httpx.RequestError as error:
-        reason = str(error) or type(error).__name__
+        reason = safe_phrase(str(error)) or type(error).__name__
         return CallResult(CallOutcome.RETRY, error=f"{where}: {reason}")
-    return CallResult(classify(response.status_code), response.status_code, excerpt(body))
+    return CallResult(classify(response.status_code), response.status_code, answer_reason(body))
 
 
 async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
@@ -198,18 +203,20 @@ async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
     return bytes(body[:limit])
 
 
-def excerpt(body: bytes, limit: int = BODY_EXCERPT_CHARS) -> str:
-    """The body on one line, at most ``limit`` characters."""
-    text = _WHITESPACE.sub(" ", body.decode("utf-8", errors="replace")).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def answer_reason(body: bytes) -> str:
+    """The ``reason`` a JSON answer gives, if it is a short plain phrase; else "".
 
-
-def _endpoint(url: str) -> str:
-    """Scheme, host and port only: paths and queries may carry tokens."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+    Nothing else of the body is kept: a service may echo request headers, tokens
+    or stack traces, and status and Events are read by many.
+    """
+    try:
+        answer = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+        return ""
+    reason = answer.get(REASON_FIELD) if isinstance(answer, dict) else None
+    if not isinstance(reason, str):
+        return ""
+    return safe_phrase(reason, MAX_REASON_CHARS) or ""
 
 
 # --- the gate's verdict (pure) ----------------------------------------------------

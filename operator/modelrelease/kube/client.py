@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client, config
@@ -38,6 +39,17 @@ REQUEST_TIMEOUT_SECONDS = 15.0
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
 HTTP_CONFLICT = 409
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """A Secret as read: labels, and data as the API returns it (base64)."""
+
+    labels: dict[str, str]
+    encoded: dict[str, str] = field(repr=False)
+
+    def decoded(self) -> dict[str, str]:
+        return {key: base64.b64decode(value).decode() for key, value in self.encoded.items()}
 
 
 def new_api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -251,14 +263,15 @@ class KubeClient:
 
     # --- configuration the spec points at ---------------------------------------
 
-    def get_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+    def get_secret(self, namespace: str, name: str) -> StoredSecret | None:
+        """The Secret's labels, and its data still encoded: decode only after the opt-in check."""
         secret = self._get_or_none(
             f"get Secret {namespace}/{name}", self._core.read_namespaced_secret, name, namespace
         )
         if secret is None:
             return None
-        encoded: dict[str, str] = secret.get("data") or {}
-        return {key: base64.b64decode(value).decode() for key, value in encoded.items()}
+        labels: dict[str, str] = (secret.get("metadata") or {}).get("labels") or {}
+        return StoredSecret(labels=labels, encoded=secret.get("data") or {})
 
     def get_slo_template(self, namespace: str, name: str) -> Json | None:
         return self._get_or_none(

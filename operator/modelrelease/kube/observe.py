@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelrelease.api.constants import Reason, TemplateKind
+from modelrelease.api.constants import (
+    CREDENTIALS_OPT_IN,
+    LABEL_CREDENTIALS,
+    Reason,
+    TemplateKind,
+)
 from modelrelease.api.durations import parse_duration
 from modelrelease.api.models import ModelReleaseSpec, PrometheusSpec
+from modelrelease.core.credentials import not_opted_in, opted_in
 from modelrelease.core.gpu import NodeGPUs, node_gpus, pod_gpus
 from modelrelease.core.manifests import CANARY, STABLE, Owner, service_name
 from modelrelease.core.observation import (
@@ -131,38 +137,59 @@ def _provider_config(
     kube: KubeClient, namespace: str, prometheus: PrometheusSpec, problems: list[Problem]
 ) -> ProviderConfig | None:
     authorization = None
+    sources = []
     if prometheus.auth_secret_ref is not None:
         name = prometheus.auth_secret_ref.name
-        data = kube.get_secret_data(namespace, name)
+        where = "analysis.prometheus.authSecretRef"
+        data = _credentials(kube, namespace, name, where, problems)
         if data is None:
-            problems.append(_missing_secret(namespace, name, "analysis.prometheus.authSecretRef"))
             return None
         try:
             authorization = authorization_from_secret(data)
         except CredentialsError as error:
             problems.append(Problem(Reason.INVALID_SPEC, f"Secret {namespace}/{name}: {error}"))
             return None
+        sources.append(f"{namespace}/{name}")
     ca_bundle = None
     if prometheus.ca_secret_ref is not None:
         ref = prometheus.ca_secret_ref
-        data = kube.get_secret_data(namespace, ref.name)
-        if data is None or ref.key not in data:
-            where = "analysis.prometheus.caSecretRef"
+        where = "analysis.prometheus.caSecretRef"
+        data = _credentials(kube, namespace, ref.name, where, problems)
+        if data is None:
+            return None
+        if ref.key not in data:
             problems.append(_missing_secret(namespace, ref.name, where, key=ref.key))
             return None
         ca_bundle = data[ref.key]
+        sources.append(f"{namespace}/{ref.name}")
     return ProviderConfig(
         address=prometheus.address,
         timeout_seconds=parse_duration(prometheus.timeout),
         authorization=authorization,
         ca_bundle=ca_bundle,
         insecure_skip_verify=prometheus.insecure_skip_verify,
+        secrets=tuple(sources),
     )
+
+
+def _credentials(
+    kube: KubeClient, namespace: str, name: str, where: str, problems: list[Problem]
+) -> dict[str, str] | None:
+    """The data of a Secret in the release's namespace, only if it is opted in."""
+    secret = kube.get_secret(namespace, name)
+    if secret is None:
+        problems.append(_missing_secret(namespace, name, where))
+        return None
+    if not opted_in(secret.labels):
+        problems.append(not_opted_in(namespace, name, where))
+        return None
+    return secret.decoded()
 
 
 def _missing_secret(namespace: str, name: str, where: str, key: str | None = None) -> Problem:
     what = f"Secret {namespace}/{name}" + (f" with key {key!r}" if key else "")
     return Problem(
         Reason.SECRET_NOT_FOUND,
-        f"{where} names {what}, which does not exist; create it or fix the reference",
+        f"{where} names {what}, which does not exist; create it (labelled "
+        f"{LABEL_CREDENTIALS}={CREDENTIALS_OPT_IN}) or fix the reference",
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from modelrelease.core.redaction import redact_url
 from modelrelease.metrics.provider import (
     MultipleValuesReturnedError,
     NoValuesFoundError,
@@ -47,7 +48,8 @@ class PrometheusProvider:
 
     @property
     def address(self) -> str:
-        return self._config.address
+        """The address as shown in messages: without userinfo, query or fragment."""
+        return redact_url(self._config.address)
 
     async def run_query(self, query: str) -> float:
         body = await self._post_query(query)
@@ -84,19 +86,18 @@ class PrometheusProvider:
             response = await self._client.post(QUERY_PATH, data={"query": query})
         except httpx.HTTPError as error:
             raise ProviderError(
-                f"could not reach Prometheus at {self._config.address}: "
-                f"{type(error).__name__}: {error}"
+                f"could not reach Prometheus at {self.address}: {type(error).__name__}: {error}"
             ) from error
         if response.status_code != httpx.codes.OK:
             raise ProviderError(
-                f"Prometheus at {self._config.address} answered HTTP {response.status_code} "
+                f"Prometheus at {self.address} answered HTTP {response.status_code} "
                 f"to {query!r}: {response.text[:_MAX_ERROR_BODY]}"
             )
         try:
             body = response.json()
         except ValueError as error:
             raise ProviderError(
-                f"Prometheus at {self._config.address} answered with invalid JSON"
+                f"Prometheus at {self.address} answered with invalid JSON"
             ) from error
         if not isinstance(body, dict) or body.get("status") != "success":
             raise ProviderError(f"Prometheus query {query!r} failed: {body!r:.{_MAX_ERROR_BODY}}")

@@ -6,8 +6,11 @@ one more file next to ``prometheus.py`` plus one line in ``factory.py``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
+
+from modelrelease.core.redaction import redact_url
 
 
 class MetricsError(Exception):
@@ -32,6 +35,9 @@ class ProviderConfig:
 
     ``authorization`` is the full value of the HTTP ``Authorization`` header
     (see :func:`authorization_from_secret`); ``ca_bundle`` is PEM text.
+    ``secrets`` names (``namespace/name``) the Secrets they were read from, so
+    a cache can tell a rotated credential from another tenant's. The repr shows
+    whether credentials are set, never their value.
     """
 
     address: str
@@ -39,6 +45,26 @@ class ProviderConfig:
     authorization: str | None = None
     ca_bundle: str | None = None
     insecure_skip_verify: bool = False
+    secrets: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"ProviderConfig(address={redact_url(self.address)!r}, "
+            f"timeout_seconds={self.timeout_seconds!r}, "
+            f"authorization={'<set>' if self.authorization else None}, "
+            f"ca_bundle={'<set>' if self.ca_bundle else None}, "
+            f"insecure_skip_verify={self.insecure_skip_verify!r}, secrets={self.secrets!r})"
+        )
+
+    __str__ = __repr__
+
+    def credentials_fingerprint(self) -> str:
+        """A digest of the authorization and CA bundle: tells a rotation without keeping them."""
+        digest = hashlib.sha256()
+        for part in (self.authorization, self.ca_bundle):
+            digest.update(b"\x00" if part is None else b"\x01" + part.encode())
+            digest.update(b"\xff")
+        return digest.hexdigest()
 
 
 class MetricsProvider(Protocol):
