@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import ssl
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -51,23 +52,17 @@ class PrometheusProvider:
 
     async def run_query(self, query: str) -> float:
         body = await self._post_query(query)
-        return _single_value(body, query)
+        try:
+            return _single_value(body, query)
+        except (AttributeError, KeyError, TypeError) as error:
+            raise _unparsable(query, error) from error
 
     async def run_vector_query(self, query: str) -> list[tuple[dict[str, str], float]]:
         body = await self._post_query(query)
-        data = body.get("data") or {}
-        if data.get("resultType") != "vector":
-            raise ProviderError(
-                f"expected an instant vector from {query!r}, got {data.get('resultType')!r}"
-            )
-        series = []
-        for sample in data.get("result") or []:
-            labels = {str(k): str(v) for k, v in (sample.get("metric") or {}).items()}
-            try:
-                series.append((labels, _sample_value(sample.get("value"), query)))
-            except NoValuesFoundError:
-                continue  # a NaN series says nothing
-        return series
+        try:
+            return _vector(body, query)
+        except (AttributeError, KeyError, TypeError) as error:
+            raise _unparsable(query, error) from error
 
     async def is_online(self) -> bool:
         try:
@@ -80,24 +75,22 @@ class PrometheusProvider:
 
     async def _post_query(self, query: str) -> dict[str, Any]:
         # POST keeps long PromQL out of URLs (and their length limits).
+        where = _shown(self._config.address)
         try:
             response = await self._client.post(QUERY_PATH, data={"query": query})
         except httpx.HTTPError as error:
             raise ProviderError(
-                f"could not reach Prometheus at {self._config.address}: "
-                f"{type(error).__name__}: {error}"
+                f"could not reach Prometheus at {where}: {type(error).__name__}: {error}"
             ) from error
         if response.status_code != httpx.codes.OK:
             raise ProviderError(
-                f"Prometheus at {self._config.address} answered HTTP {response.status_code} "
+                f"Prometheus at {where} answered HTTP {response.status_code} "
                 f"to {query!r}: {response.text[:_MAX_ERROR_BODY]}"
             )
         try:
             body = response.json()
         except ValueError as error:
-            raise ProviderError(
-                f"Prometheus at {self._config.address} answered with invalid JSON"
-            ) from error
+            raise ProviderError(f"Prometheus at {where} answered with invalid JSON") from error
         if not isinstance(body, dict) or body.get("status") != "success":
             raise ProviderError(f"Prometheus query {query!r} failed: {body!r:.{_MAX_ERROR_BODY}}")
         return body
@@ -109,6 +102,33 @@ def _verification(config: ProviderConfig) -> ssl.SSLContext | bool:
     if config.ca_bundle:
         return ssl.create_default_context(cadata=config.ca_bundle)
     return True
+
+
+def _shown(address: str) -> str:
+    """The address without user info, query or fragment, which may carry credentials."""
+    parts = urlsplit(address)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _unparsable(query: str, error: Exception) -> ProviderError:
+    return ProviderError(f"unparsable answer from Prometheus to {query!r}: {error!r}")
+
+
+def _vector(body: dict[str, Any], query: str) -> list[tuple[dict[str, str], float]]:
+    data = body.get("data") or {}
+    if data.get("resultType") != "vector":
+        raise ProviderError(
+            f"expected an instant vector from {query!r}, got {data.get('resultType')!r}"
+        )
+    series = []
+    for sample in data.get("result") or []:
+        labels = {str(k): str(v) for k, v in (sample.get("metric") or {}).items()}
+        try:
+            series.append((labels, _sample_value(sample.get("value"), query)))
+        except NoValuesFoundError:
+            continue  # a NaN series says nothing
+    return series
 
 
 def _single_value(body: dict[str, Any], query: str) -> float:
