@@ -12,19 +12,27 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from modelrelease.analysis.checks import OutagePolicy
 from modelrelease.api.constants import (
     Action,
     ConditionStatus,
     ConditionType,
+    OnErrorAction,
     Outcome,
     Phase,
     Reason,
     Verdict,
 )
-from modelrelease.api.models import CheckStatus, ModelReleaseSpec, ModelReleaseStatus
+from modelrelease.api.models import (
+    AnalysisSpec,
+    CheckStatus,
+    ModelReleaseSpec,
+    ModelReleaseStatus,
+)
 from modelrelease.core.comparison import MetricReading
 from modelrelease.core.conditions import find
 from modelrelease.core.observation import Observation, Problem
+from modelrelease.core.slos import outage_policy
 
 from tests.unit.test_comparison import ERRORS_METRIC, CountingWorld, released
 from tests.unit.test_plan import DOWN, ERRORS, T0, Reading, World, make_spec
@@ -377,3 +385,17 @@ def test_no_pass_on_an_error_whatever_the_sequence(
     ended = [entry for entry in world.status.history if entry.revision == challenger]
     if ended and ended[-1].outcome is Outcome.PROMOTED:
         assert all(c.verdict is not Verdict.ERROR for c in world.status.checks)
+
+
+# --- the API -------------------------------------------------------------------------------------
+
+
+def test_on_error_defaults_to_rolling_back_after_five_minutes_and_is_camel_case() -> None:
+    analysis = AnalysisSpec.model_validate({"prometheus": {"address": "http://p:9090"}})
+    assert (analysis.on_error.action, analysis.on_error.after) == (OnErrorAction.ROLLBACK, "5m")
+    assert outage_policy(analysis) == OutagePolicy(OnErrorAction.ROLLBACK, 300.0)
+    held = AnalysisSpec.model_validate(
+        {"prometheus": {"address": "http://p:9090"}, "onError": {"action": "hold", "after": "90s"}}
+    )
+    assert outage_policy(held) == OutagePolicy(OnErrorAction.HOLD, 90.0)
+    assert held.model_dump(mode="json")["onError"] == {"action": "hold", "after": "90s"}
