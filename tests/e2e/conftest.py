@@ -364,6 +364,7 @@ def model_release(
     replicas: int = 2,
     max_inconclusive: int = 10,
     route: str = RELEASE,
+    on_error: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     annotations = (
         {"simulator.modelrelease.dev/behaviour": json.dumps(behaviour)} if behaviour else {}
@@ -402,6 +403,8 @@ def model_release(
             "maxInconclusive": max_inconclusive,
             "slos": slos if slos is not None else [error_ratio_slo()],
         }
+        if on_error is not None:
+            spec["analysis"]["onError"] = on_error
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ModelRelease",

@@ -197,15 +197,22 @@ def test_unreachable_prometheus_promotes_nothing_and_rolls_back_by_default(
     wait_champion_version(cluster, "1", 90)
     recorder.start()
     cluster.apply(
-        model_release("2", steps=steps, prometheus=UNREACHABLE_PROMETHEUS, max_inconclusive=2)
+        model_release(
+            "2",
+            steps=steps,
+            prometheus=UNREACHABLE_PROMETHEUS,
+            max_inconclusive=2,  # errors are not "no data": this does not end the outage
+            on_error={"after": "20s"},
+        )
     )
-    status = wait_phase(cluster, "RolledBack", 90, "the unjudgeable version to be rolled back")
+    status = wait_phase(cluster, "RolledBack", 120, "the unjudgeable version to be rolled back")
     recorder.stop()
     assert set(recorder.canary_weights()) <= {0, 20}, "a step advanced without a passing check"
     entry = status["history"][-1]
-    assert (entry["outcome"], entry["reason"]) == ("RolledBack", "PrometheusUnreachable")
+    assert (entry["outcome"], entry["reason"]) == ("RolledBack", "MetricsUnavailable")
     check = status["checks"][0]
-    assert check["verdict"] == "Inconclusive"
+    assert check["verdict"] == "Error"
+    assert "errorSince" in check
     assert "could not reach Prometheus" in check["message"]
     assert status["champion"]["modelVersion"] == "1"
     assert cluster.weights() == (100, 0)

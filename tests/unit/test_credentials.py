@@ -191,6 +191,9 @@ class FakeKube:
     def list_deployments(self, namespace: str, release: str) -> list[dict[str, Any]]:
         return []
 
+    def get_service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
+
     def get_secret(self, namespace: str, name: str) -> StoredSecret | None:
         self.read.append((namespace, name))
         return self.secrets.get(name)

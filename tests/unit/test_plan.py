@@ -32,6 +32,9 @@ from modelrelease.metrics.templating import QueryContext
 from modelrelease.routers.router import Routes
 
 OWNER = Owner(name="chat", namespace="llm", uid="uid-1")
+DOWN = Measurement.error("could not reach Prometheus at http://prometheus:9090: ConnectError")
+Reading = float | Measurement | None
+"""What the SLO query answers in a tick: a value, no data (None), or a failed read."""
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ERRORS = "error-ratio"
 
@@ -95,16 +98,18 @@ class World:
         return tuple(slos)
 
     def observe(
-        self, value: float | None, action: Action | None, problems: tuple[Problem, ...]
+        self, value: Reading, action: Action | None, problems: tuple[Problem, ...]
     ) -> Observation:
         self._settle()
         due = checks_due(self.spec.analysis, self.status, self.now)
         results = None
         if due:
             measurement = (
-                Measurement(value)
+                value
+                if isinstance(value, Measurement)
+                else Measurement(value)
                 if value is not None
-                else Measurement.failed("Prometheus unreachable", unreachable=True)
+                else Measurement.no_data("no data: the query returned no series")
             )
             results = {ERRORS: SLOResult(measurement, requests=self.requests)}
         return Observation(
@@ -121,7 +126,7 @@ class World:
     def tick(
         self,
         seconds: float = 1.0,
-        value: float | None = 0.0,
+        value: Reading = 0.0,
         action: Action | None = None,
         problems: tuple[Problem, ...] = (),
     ) -> Decision:
@@ -341,9 +346,9 @@ def test_unreachable_prometheus_never_promotes_and_then_rolls_back() -> None:
     world = settled()
     world.release("2")
     world.run_until(lambda w: w.routes is not None and w.routes.canary_weight == 10)
-    world.run_until(lambda w: w.status.phase is Phase.ROLLED_BACK, value=None)
+    world.run_until(lambda w: w.status.phase is Phase.ROLLED_BACK, value=DOWN, limit=400)
     assert all(r.canary_weight in (0, 10) for r in world.route_history)
-    assert world.status.history[-1].reason == Reason.PROMETHEUS_UNREACHABLE
+    assert world.status.history[-1].reason == Reason.METRICS_UNAVAILABLE
 
 
 def test_no_data_policy_pass_lets_the_release_continue() -> None:

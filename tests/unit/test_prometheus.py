@@ -164,7 +164,8 @@ def test_authorization_from_secret_refuses_unknown_shapes() -> None:
 
 # --- one round of SLO queries ----------------------------------------------------------------
 
-from modelrelease.analysis.checks import CheckPolicy, Thresholds  # noqa: E402
+from modelrelease.analysis.checks import CheckPolicy, Measurement, Thresholds  # noqa: E402
+from modelrelease.core.observation import SLOResult  # noqa: E402
 from modelrelease.core.slos import ResolvedSLO  # noqa: E402
 from modelrelease.metrics.measurement import measure_slos  # noqa: E402
 
@@ -204,6 +205,7 @@ def test_measure_slos_turns_every_error_into_data() -> None:
             "down": ProviderError("refused"),
             "count": 7.0,
             "no-count": NoValuesFoundError("none"),
+            "count-down": ProviderError("HTTP 503"),
         }
     )
     slos = [
@@ -212,13 +214,123 @@ def test_measure_slos_turns_every_error_into_data() -> None:
         _slo("c", "many"),
         _slo("d", "down"),
         _slo("e", "ok", "no-count", 5),
+        _slo("f", "ok", "count-down", 5),
+        _slo("g", "down", "count-down", 5),
     ]
     results = asyncio.run(measure_slos(provider, slos))
-    assert results["a"].measurement.value == 0.5
+    assert results["a"].measurement == Measurement(0.5)
     assert results["a"].requests == 7.0
-    assert results["b"].measurement.error is not None
-    assert results["b"].measurement.error.startswith("no data")
-    assert not results["b"].measurement.unreachable
-    assert results["c"].measurement.error == "2 series"
-    assert results["d"].measurement.unreachable
+    assert results["b"].measurement == Measurement.no_data("no data: none")
+    assert results["c"].measurement == Measurement.error("2 series")
+    assert results["d"].measurement == Measurement.error("refused")
     assert results["e"].requests == 0.0  # no series yet: no requests yet
+    # Without its request count a value cannot be judged: the check failed, it has no data.
+    assert results["f"].measurement == Measurement.error("the request count failed: HTTP 503")
+    assert results["g"].measurement == Measurement.error("refused")
+
+
+# --- the three outcomes against a real HTTP server -------------------------------------------
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from urllib.parse import parse_qs  # noqa: E402
+
+from modelrelease.analysis.checks import ReadOutcome  # noqa: E402
+
+# query -> (HTTP status, body, seconds to wait before answering)
+ANSWERS: dict[str, tuple[int, bytes, float]] = {
+    "value": (200, json.dumps(_vector("0.25")).encode(), 0),
+    "empty": (200, json.dumps(_vector()).encode(), 0),
+    "nan": (200, json.dumps(_vector("NaN")).encode(), 0),
+    "several": (200, json.dumps(_vector("1", "2")).encode(), 0),
+    "http-500": (500, b"internal error", 0),
+    "http-503": (503, b"overloaded", 0),
+    "html": (200, b"<html>proxy login</html>", 0),
+    "status-error": (200, b'{"status": "error", "error": "parse error"}', 0),
+    "odd-shape": (200, b'{"status": "success", "data": [1, 2]}', 0),
+    "odd-sample": (
+        200,
+        b'{"status": "success", "data": {"resultType": "vector", "result": [7]}}',
+        0,
+    ),
+    "slow": (200, json.dumps(_vector("1")).encode(), 2.0),
+}
+EXPECTED = {
+    "value": ReadOutcome.VALUE,
+    "empty": ReadOutcome.NO_DATA,
+    "nan": ReadOutcome.NO_DATA,
+    "several": ReadOutcome.ERROR,
+    "http-500": ReadOutcome.ERROR,
+    "http-503": ReadOutcome.ERROR,
+    "html": ReadOutcome.ERROR,
+    "status-error": ReadOutcome.ERROR,
+    "odd-shape": ReadOutcome.ERROR,
+    "odd-sample": ReadOutcome.ERROR,
+    "slow": ReadOutcome.ERROR,  # the timeout is 0.3 s
+}
+
+
+class _Prometheus(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        query = parse_qs(self.rfile.read(length).decode())["query"][0]
+        status, body, delay = ANSWERS[query]
+        time.sleep(delay)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client gave up (the timeout case)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def prometheus_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _measure_all(address: str, queries: list[str]) -> dict[str, SLOResult]:
+    async def go() -> dict[str, SLOResult]:
+        provider = PrometheusProvider(ProviderConfig(address=address, timeout_seconds=0.3))
+        try:
+            return await measure_slos(provider, [_slo(query, query) for query in queries])
+        finally:
+            await provider.close()
+
+    return asyncio.run(go())
+
+
+def test_value_empty_result_and_errors_are_told_apart(prometheus_server: str) -> None:
+    results = _measure_all(prometheus_server, list(ANSWERS))
+    outcomes = {name: result.measurement.outcome for name, result in results.items()}
+    assert outcomes == EXPECTED
+    assert results["value"].measurement.value == 0.25
+    several = results["several"].measurement.reason
+    assert several is not None
+    assert "expected one series" in several
+
+
+def test_an_unreachable_prometheus_is_an_error_and_its_address_shows_no_credentials() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"http://reader:s3cret@127.0.0.1:{port}/prom?token=t0k"
+    measurement = _measure_all(address, ["up"])["up"].measurement
+    assert measurement.outcome is ReadOutcome.ERROR
+    assert measurement.reason is not None
+    assert f"could not reach Prometheus at http://127.0.0.1:{port}/prom" in measurement.reason
+    assert "s3cret" not in measurement.reason
+    assert "t0k" not in measurement.reason

@@ -1,20 +1,24 @@
 """Absolute SLO checks, as pure functions over plain values.
 
-One *measurement* is the result of one query at one interval: a number, or no
-number and a reason (no data, Prometheus unreachable, ...). Folding a
-measurement into the previous :class:`CheckRecord` gives the new record, and
-the record's :func:`standing` says whether the SLO currently lets the release
-advance, holds it, or has failed it. Provider errors are data here, never
-exceptions, so one flaky query cannot stall the loop.
+One *measurement* is the result of one query at one interval, with three
+outcomes kept apart: a number, no data (the query answered with an empty
+result), or an error (the query failed: Prometheus unreachable, a timeout, an
+HTTP error, an unparsable answer, several series). Folding a measurement into
+the previous :class:`CheckRecord` gives the new record, and the record's
+:func:`standing` says whether the SLO currently lets the release advance, holds
+it, or has failed it. Provider errors are data here, never exceptions, so one
+flaky query cannot stall the loop; and an error is never a pass, whatever the
+``noData`` policy says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
-from modelrelease.api.constants import NoDataPolicy, Verdict
+from modelrelease.api.constants import NoDataPolicy, OnErrorAction, Verdict
 
 
 class Standing(StrEnum):
@@ -48,16 +52,44 @@ class CheckPolicy:
 
 
 @dataclass(frozen=True)
+class OutagePolicy:
+    """``analysis.onError``: what failed reads lead to once they have lasted ``after``."""
+
+    action: OnErrorAction = OnErrorAction.ROLLBACK
+    after_seconds: float = 300.0
+
+    def expired(self, error_since: datetime, now: datetime) -> bool:
+        """Whether reads have failed for ``after`` (measured from the first failed read)."""
+        return (now - error_since).total_seconds() >= self.after_seconds
+
+
+class ReadOutcome(StrEnum):
+    """What one query gave."""
+
+    VALUE = "Value"
+    NO_DATA = "NoData"  # the query answered with an empty result (or NaN)
+    ERROR = "Error"  # the query failed: everything that is neither a value nor no data
+
+
+@dataclass(frozen=True)
 class Measurement:
-    """One query's result: ``value`` or, when there is none, ``error``."""
+    """One query's result: ``value``, or no value and ``reason`` why."""
 
     value: float | None
-    error: str | None = None
-    unreachable: bool = False  # the provider could not be asked at all
+    outcome: ReadOutcome = ReadOutcome.VALUE
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.value is not None) != (self.outcome is ReadOutcome.VALUE):
+            raise ValueError(f"a {self.outcome.value} measurement cannot have value {self.value}")
 
     @classmethod
-    def failed(cls, error: str, unreachable: bool = False) -> Measurement:
-        return cls(value=None, error=error, unreachable=unreachable)
+    def no_data(cls, reason: str) -> Measurement:
+        return cls(value=None, outcome=ReadOutcome.NO_DATA, reason=reason)
+
+    @classmethod
+    def error(cls, reason: str) -> Measurement:
+        return cls(value=None, outcome=ReadOutcome.ERROR, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -70,6 +102,7 @@ class CheckRecord:
     consecutive_failures: int = 0
     consecutive_inconclusive: int = 0
     message: str = "not checked yet"
+    error_since: datetime | None = None  # the first of the failed reads in a row
 
 
 def verdict_of(value: float | None, thresholds: Thresholds) -> Verdict:
@@ -83,8 +116,21 @@ def verdict_of(value: float | None, thresholds: Thresholds) -> Verdict:
     return Verdict.PASS
 
 
-def fold(record: CheckRecord, measurement: Measurement, thresholds: Thresholds) -> CheckRecord:
-    """The record after one more measurement."""
+def fold(
+    record: CheckRecord, measurement: Measurement, thresholds: Thresholds, now: datetime
+) -> CheckRecord:
+    """The record after one more measurement, taken at ``now``."""
+    if measurement.outcome is ReadOutcome.ERROR:
+        # No evidence either way: the counts stay, and the outage clock runs from the
+        # first failed read until one read answers.
+        return replace(
+            record,
+            verdict=Verdict.ERROR,
+            value=None,
+            message=measurement.reason or "the query failed",
+            error_since=record.error_since or now,
+        )
+    record = replace(record, error_since=None)
     verdict = verdict_of(measurement.value, thresholds)
     if verdict is Verdict.PASS:
         return replace(
@@ -110,14 +156,20 @@ def fold(record: CheckRecord, measurement: Measurement, thresholds: Thresholds) 
         verdict=verdict,
         value=None,
         consecutive_inconclusive=record.consecutive_inconclusive + 1,
-        message=measurement.error or "no value",
+        message=measurement.reason or "no value",
     )
 
 
 def standing(record: CheckRecord, policy: CheckPolicy) -> Standing:
-    """Whether this SLO lets the release advance, holds it, or fails it."""
+    """Whether this SLO lets the release advance, holds it, or fails it.
+
+    A failed read only holds: ``noData`` is for empty results, and what an outage
+    leads to is the outage policy's call (see :class:`OutagePolicy`).
+    """
     if record.consecutive_failures > policy.failure_limit:
         return Standing.FAILED
+    if record.verdict is Verdict.ERROR:
+        return Standing.PENDING
     if record.verdict is Verdict.PASS:
         return Standing.PASSED
     if record.verdict is Verdict.INCONCLUSIVE and (

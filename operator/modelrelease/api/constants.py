@@ -91,11 +91,20 @@ class CapacityMode(StrEnum):
 
 
 class NoDataPolicy(StrEnum):
-    """``spec.analysis.slos[].noData``: what an inconclusive check becomes once
-    ``maxInconclusive`` consecutive inconclusive checks have been tolerated."""
+    """``spec.analysis.slos[].noData``: what an inconclusive check (an empty result, too
+    few requests) becomes once ``maxInconclusive`` consecutive inconclusive checks have been
+    tolerated. Failed reads are not inconclusive: ``analysis.onError`` decides those."""
 
     FAIL = "fail"
     PASS = "pass"
+
+
+class OnErrorAction(StrEnum):
+    """``spec.analysis.onError.action``: what a metrics outage leads to once it has
+    lasted ``onError.after``."""
+
+    ROLLBACK = "rollback"
+    HOLD = "hold"
 
 
 class TemplateKind(StrEnum):
@@ -139,6 +148,8 @@ class Verdict(StrEnum):
     PASS = "Pass"
     FAIL = "Fail"
     INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+    """The metrics could not be read: never a pass, and not "no data" either."""
 
 
 class Outcome(StrEnum):
@@ -204,7 +215,7 @@ class Reason(StrEnum):
     COMPARISON_WON = "ComparisonWon"
     COMPARISON_LOST = "ComparisonLost"
     COMPARISON_INCONCLUSIVE = "ComparisonInconclusive"
-    PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
     QUERY_FAILED = "QueryFailed"
     UNKNOWN_QUERY_VARIABLE = "UnknownQueryVariable"
     TEMPLATE_NOT_FOUND = "TemplateNotFound"

@@ -45,6 +45,7 @@ from modelrelease.api.constants import (
     Decision,
     MetricKind,
     NoDataPolicy,
+    OnErrorAction,
     OnInconclusive,
     Outcome,
     Phase,
@@ -633,10 +634,12 @@ class SLO(_SpecModel):
     no_data: NoDataPolicy = Field(
         default=NoDataPolicy.FAIL,
         description=(
-            "A check is inconclusive when the query returns no value or fewer than "
-            "`minRequests` requests were seen; the step's clock then waits. After "
-            "`maxInconclusive` consecutive inconclusive checks, `fail` counts the next one "
-            "as failed and `pass` as passed."
+            "A check is inconclusive when the query answers with an empty result (or NaN) "
+            "or fewer than `minRequests` requests were seen; the step's clock then waits. "
+            "After `maxInconclusive` consecutive inconclusive checks, `fail` counts the next "
+            "one as failed and `pass` as passed. A query that fails (Prometheus unreachable, "
+            'timeout, HTTP error, unparsable answer, several series) is not "no data": '
+            "`analysis.onError` decides what it leads to."
         ),
     )
     max_inconclusive: int | None = Field(
@@ -676,6 +679,29 @@ class SLO(_SpecModel):
         return self
 
 
+class OnErrorSpec(_SpecModel):
+    """What a metrics outage leads to. While an SLO or comparison query fails (Prometheus
+    unreachable, timeout, HTTP error, unparsable answer, several series where one is
+    expected) the release holds: no step or stage advances and the failing time does not
+    count toward the step's duration. A failed read never counts as a pass."""
+
+    action: OnErrorAction = Field(
+        default=OnErrorAction.ROLLBACK,
+        description=(
+            "What happens when a query has failed for `after` without a successful read in "
+            "between: `rollback` rolls the challenger back (all traffic to the champion), "
+            "`hold` keeps holding until the reads succeed or a person aborts or promotes."
+        ),
+    )
+    after: Duration = Field(
+        default="5m",
+        description=(
+            "How long a query may keep failing before `action` is taken; one successful "
+            "read starts the clock again."
+        ),
+    )
+
+
 class AnalysisSpec(_SpecModel):
     """How the challenger is judged: the Prometheus connection, the interval and the SLOs."""
 
@@ -688,6 +714,13 @@ class AnalysisSpec(_SpecModel):
         description=(
             "Consecutive inconclusive checks (no data, too few requests) tolerated per SLO "
             "while the step waits; after that the SLO's `noData` policy decides."
+        ),
+    )
+    on_error: OnErrorSpec = Field(
+        default_factory=OnErrorSpec,
+        description=(
+            "What failed metric reads lead to (SLO checks and comparisons alike); by default "
+            "the release holds and rolls back after 5 minutes of failures."
         ),
     )
     slos: list[SLO] = Field(
@@ -1171,7 +1204,17 @@ class CurrentStage(_StatusModel):
     )
     held_seconds: float = Field(
         default=0,
-        description="Seconds the current step's clock waited on inconclusive checks.",
+        description=(
+            "Seconds the current step's clock waited (inconclusive checks, failed metric "
+            "reads, pauses)."
+        ),
+    )
+    metrics_unavailable_since: Timestamp | None = Field(
+        default=None,
+        description=(
+            "When the step began holding because metrics could not be read; the time held "
+            "is added to `heldSeconds` once they can."
+        ),
     )
     approved: bool = Field(default=False, description="approval: whether it was approved.")
     gate_attempts: int = Field(default=0, description="webhook: calls made so far.")
@@ -1196,11 +1239,20 @@ class CheckStatus(_StatusModel):
     requests: float | None = Field(
         default=None, description="Requests counted by the SLO's requests query."
     )
-    verdict: Verdict = Field(description="Pass, Fail or Inconclusive.")
+    verdict: Verdict = Field(
+        description="Pass, Fail, Inconclusive (no data) or Error (the query failed)."
+    )
     consecutive_failures: int = Field(default=0, description="Failed checks in a row.")
     consecutive_inconclusive: int = Field(default=0, description="Inconclusive checks in a row.")
     message: str = Field(default="", description="Why, in words.")
     time: Timestamp | None = Field(default=None, description="When the check ran.")
+    error_since: Timestamp | None = Field(
+        default=None,
+        description=(
+            "When the query started failing (no successful read since); `analysis.onError` "
+            "acts once it has failed for `onError.after`."
+        ),
+    )
 
 
 class ArmCounts(_StatusModel):
@@ -1225,10 +1277,20 @@ class ComparisonStatus(_StatusModel):
         default=None, description="Evidence against no difference; decides at 1/alpha."
     )
     verdict: Verdict = Field(
-        default=Verdict.INCONCLUSIVE, description="Pass (challenger wins), Fail or Inconclusive."
+        default=Verdict.INCONCLUSIVE,
+        description=(
+            "Pass (challenger wins), Fail, Inconclusive, or Error (the counters could not be read)."
+        ),
     )
     message: str = Field(default="", description="Why, in words.")
     time: Timestamp | None = Field(default=None, description="When it was last evaluated.")
+    error_since: Timestamp | None = Field(
+        default=None,
+        description=(
+            "When reading the counters started failing (no successful read since); "
+            "`analysis.onError` acts once it has failed for `onError.after`."
+        ),
+    )
     champion_counter: ArmCounts | None = Field(
         default=None,
         description=(

@@ -186,8 +186,14 @@ def _fold_metric(
     if reading.error is not None or reading.champion is None or reading.challenger is None:
         why = reading.error or "no counters were read"
         return record.model_copy(
-            update={"message": f"could not read the counters, retrying next interval: {why}"}
+            update={
+                "message": f"could not read the counters, retrying next interval: {why}",
+                "verdict": Verdict.ERROR,  # a failed read is never a pass (nor a fail)
+                "error_since": record.error_since or now,
+            }
         )
+    # A read that answers ends the outage; the judge gives the verdict again.
+    record = record.model_copy(update={"error_since": None, "verdict": Verdict.INCONCLUSIVE})
     test = _test_of(record)
     if record.champion_counter is None or record.challenger_counter is None:
         # The baseline: increments are counted from here.

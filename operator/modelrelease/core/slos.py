@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelrelease.analysis.checks import CheckPolicy, Measurement, Thresholds
+from modelrelease.analysis.checks import CheckPolicy, Measurement, OutagePolicy, Thresholds
 from modelrelease.api.constants import Reason, StageType, TemplateKind
 from modelrelease.api.durations import parse_duration
 from modelrelease.api.models import SLO, AnalysisSpec, ModelReleaseStatus, SLOTemplateSpec
@@ -178,19 +178,26 @@ def _render(
 
 
 def effective_measurement(slo: ResolvedSLO, result: SLOResult) -> Measurement:
-    """Too few requests makes even a good-looking value inconclusive."""
+    """Too few requests makes even a good-looking value inconclusive (no data).
+
+    A failed read stays an error and an empty result stays no data.
+    """
     if slo.min_requests <= 0 or result.measurement.value is None:
         return result.measurement
     if result.requests is None or result.requests < slo.min_requests:
         seen = "no request count" if result.requests is None else f"{result.requests:g} requests"
-        return Measurement(
-            value=None,
-            error=(
-                f"{seen} in the interval, minRequests is {slo.min_requests}; the step waits "
-                "for more traffic"
-            ),
+        return Measurement.no_data(
+            f"{seen} in the interval, minRequests is {slo.min_requests}; the step waits "
+            "for more traffic"
         )
     return result.measurement
+
+
+def outage_policy(analysis: AnalysisSpec | None) -> OutagePolicy:
+    """``analysis.onError`` as the checks use it."""
+    if analysis is None:
+        return OutagePolicy()
+    return OutagePolicy(analysis.on_error.action, parse_duration(analysis.on_error.after))
 
 
 def checks_due(spec: AnalysisSpec | None, status: ModelReleaseStatus, now: datetime) -> bool:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from modelrelease.analysis.checks import (
     CheckRecord,
+    OutagePolicy,
     Standing,
     fold,
     overall,
@@ -14,6 +17,8 @@ from modelrelease.analysis.checks import (
 from modelrelease.api.constants import (
     Action,
     ConditionStatus,
+    ConditionType,
+    OnErrorAction,
     OnInconclusive,
     Outcome,
     Phase,
@@ -31,12 +36,13 @@ from modelrelease.api.models import (
     ShadowStage,
     Stage,
 )
-from modelrelease.core.comparison import ComparisonResult, fold_comparison
+from modelrelease.core.comparison import ComparisonResult, active_comparison, fold_comparison
+from modelrelease.core.conditions import find
 from modelrelease.core.context import FULL, Pass
 from modelrelease.core.decision import EventType
 from modelrelease.core.gate import gate_seed
 from modelrelease.core.redaction import redact_url
-from modelrelease.core.slos import ResolvedSLO, effective_measurement
+from modelrelease.core.slos import ResolvedSLO, effective_measurement, outage_policy
 from modelrelease.core.transitions import (
     abort,
     complete_stage,
@@ -125,12 +131,14 @@ def champion_challenger(p: Pass, stage: Stage, current: CurrentStage) -> None:
     if result.verdict is Verdict.FAIL:
         rollback(p, Reason.COMPARISON_LOST, result.message)
         return
+    if _held_for_metrics(p, current):
+        return
     if result.verdict is Verdict.PASS and standing is Standing.PASSED:
         p.event(EventType.NORMAL, Reason.COMPARISON_WON, result.message)
         complete_stage(p, current)
         return
     duration = parse_duration(spec.max_duration)
-    elapsed = p.seconds_since(current.step_start_time)
+    elapsed = p.seconds_since(current.step_start_time) - current.held_seconds
     if elapsed >= duration:
         _inconclusive(p, spec, current, result.message)
         return
@@ -335,6 +343,8 @@ def _judge(p: Pass, current: CurrentStage, duration: float) -> bool:
         reason, message = failure
         rollback(p, reason, message)
         return False
+    if _held_for_metrics(p, current):
+        return False
     elapsed = p.seconds_since(current.step_start_time) - current.held_seconds
     clock = f"{format_duration(max(elapsed, 0))} of {format_duration(duration)}"
     status = f"{_traffic_text(current)}; {clock}"
@@ -355,7 +365,6 @@ def _check_round(p: Pass, current: CurrentStage) -> tuple[Standing, tuple[Reason
     if not slos:
         return Standing.PASSED, (Reason.SLO_FAILED, "")
     records = {check.name: check for check in p.status.checks}
-    unreachable: set[str] = set()
     results = p.observation.slo_results
     if results is not None:
         for slo in slos:
@@ -363,15 +372,13 @@ def _check_round(p: Pass, current: CurrentStage) -> tuple[Standing, tuple[Reason
             if result is None:
                 continue
             measurement = effective_measurement(slo, result)
-            if measurement.unreachable:
-                unreachable.add(slo.name)
-            record = fold(_record(records.get(slo.name), slo), measurement, slo.thresholds)
+            record = fold(_record(records.get(slo.name), slo), measurement, slo.thresholds, p.now)
             records[slo.name] = _check_status(record, slo, result.requests, p)
     p.status.checks = [records[slo.name] for slo in slos if slo.name in records]
     standings = {slo.name: _standing(records.get(slo.name), slo, current) for slo in slos}
     if results is not None and _waiting_on_data(records, standings):
         current.held_seconds += p.interval_seconds
-    return overall(standings.values()), _failure(records, standings, unreachable)
+    return overall(standings.values()), _failure(records, standings)
 
 
 def _standing(check: CheckStatus | None, slo: ResolvedSLO, current: CurrentStage) -> Standing:
@@ -388,25 +395,25 @@ def _standing(check: CheckStatus | None, slo: ResolvedSLO, current: CurrentStage
 
 
 def _waiting_on_data(records: dict[str, CheckStatus], standings: dict[str, Standing]) -> bool:
+    """Some SLO waits for data, and none failed to read (the outage clock covers that)."""
+    checks = [records[name] for name in standings if name in records]
+    if any(check.verdict is Verdict.ERROR for check in checks):
+        return False
     return any(
-        standings[name] is Standing.PENDING and records[name].verdict is Verdict.INCONCLUSIVE
-        for name in standings
-        if name in records
+        standings[check.name] is Standing.PENDING and check.verdict is Verdict.INCONCLUSIVE
+        for check in checks
     )
 
 
-def _failure(
-    records: dict[str, CheckStatus], standings: dict[str, Standing], unreachable: set[str]
-) -> tuple[Reason, str]:
+def _failure(records: dict[str, CheckStatus], standings: dict[str, Standing]) -> tuple[Reason, str]:
     failed = [name for name, value in standings.items() if value is Standing.FAILED]
     if not failed:
         return Reason.SLO_FAILED, ""
     name = failed[0]
     check = records[name]
     if check.verdict is Verdict.INCONCLUSIVE:
-        reason = Reason.PROMETHEUS_UNREACHABLE if name in unreachable else Reason.SLO_INCONCLUSIVE
-        return reason, (
-            f"SLO {name} was inconclusive {check.consecutive_inconclusive} times in a row "
+        return Reason.SLO_INCONCLUSIVE, (
+            f"SLO {name} had no data {check.consecutive_inconclusive} times in a row "
             f"({check.message}) and its noData policy is fail"
         )
     return Reason.SLO_FAILED, (
@@ -424,6 +431,7 @@ def _record(check: CheckStatus | None, slo: ResolvedSLO) -> CheckRecord:
         consecutive_failures=check.consecutive_failures,
         consecutive_inconclusive=check.consecutive_inconclusive,
         message=check.message,
+        error_since=check.error_since,
     )
 
 
@@ -441,6 +449,7 @@ def _check_status(
         consecutive_inconclusive=record.consecutive_inconclusive,
         message=record.message,
         time=p.now,
+        error_since=record.error_since,
     )
 
 
@@ -449,3 +458,115 @@ def _checks_text(p: Pass) -> str:
         return "no SLOs"
     passing = sum(1 for check in p.status.checks if check.verdict is Verdict.PASS)
     return f"{passing}/{len(p.observation.slos)} SLOs passing"
+
+
+# --- metrics outages (analysis.onError) ---------------------------------------------
+
+_MAX_ERROR_TEXT = 200
+
+
+@dataclass(frozen=True)
+class _Outage:
+    """A query that keeps failing: an SLO's, or a comparison metric's counters."""
+
+    source: str
+    since: datetime
+    error: str
+
+
+def _outages(p: Pass) -> list[_Outage]:
+    """This stage's failing reads, the longest-failing first."""
+    slos = {slo.name for slo in p.observation.slos}
+    outages = [
+        _Outage(f"SLO {check.name}", check.error_since, check.message)
+        for check in p.status.checks
+        if check.name in slos and check.error_since is not None
+    ]
+    comparison = active_comparison(p.spec, p.status)
+    metrics = {metric.name for metric in comparison.metrics} if comparison else set()
+    outages += [
+        _Outage(f"comparison metric {record.metric}", record.error_since, record.message)
+        for record in p.status.comparison
+        if record.metric in metrics and record.error_since is not None
+    ]
+    return sorted(outages, key=lambda outage: outage.since)
+
+
+def _held_for_metrics(p: Pass, current: CurrentStage) -> bool:
+    """Hold while a read fails, and let ``analysis.onError`` decide when it lasts.
+
+    An error is never a pass: nothing advances. The step's clock stops from the
+    first pass that holds until the first that does not (that time goes to
+    ``heldSeconds``), so an outage never eats a step.
+    """
+    outages = _outages(p)
+    if not outages:
+        if current.metrics_unavailable_since is not None:
+            current.held_seconds += p.seconds_since(current.metrics_unavailable_since)
+            current.metrics_unavailable_since = None
+            degraded = find(p.status.conditions, ConditionType.DEGRADED)
+            if degraded is not None and degraded.reason == Reason.METRICS_UNAVAILABLE:
+                p.healthy()  # even when the step ends in this pass
+        return False
+    if current.metrics_unavailable_since is None:
+        current.metrics_unavailable_since = p.now
+    policy = outage_policy(p.spec.analysis)
+    longest = outages[0]
+    after = format_duration(policy.after_seconds)
+    if policy.action is OnErrorAction.ROLLBACK and policy.expired(longest.since, p.now):
+        rollback(
+            p,
+            Reason.METRICS_UNAVAILABLE,
+            f"{longest.source} could not be read for "
+            f"{format_duration(p.seconds_since(longest.since))} (since {_clock(longest.since)}), "
+            f"onError is rollback after {after}: {_short(longest.error)}",
+        )
+        return True
+    message = f"{_outage_text(p, outages)}; {_outage_next(p, longest, policy)}"
+    p.status.phase = Phase.PROGRESSING
+    p.progressing(
+        ConditionStatus.TRUE,
+        Reason.METRICS_UNAVAILABLE,
+        f"{_traffic_text(current)}; holding (no step advances, the step's clock is stopped) "
+        f"while metrics cannot be read: {message}",
+    )
+    p.degraded(Reason.METRICS_UNAVAILABLE, message)
+    return True
+
+
+def _outage_text(p: Pass, outages: list[_Outage]) -> str:
+    longest = outages[0]
+    others = [outage.source for outage in outages[1:]]
+    also = f" (also failing: {', '.join(others)})" if others else ""
+    return (
+        f"{longest.source} could not be read since {_clock(longest.since)} "
+        f"({format_duration(p.seconds_since(longest.since))} ago){also}: {_short(longest.error)}"
+    )
+
+
+def _outage_next(p: Pass, longest: _Outage, policy: OutagePolicy) -> str:
+    after = format_duration(policy.after_seconds)
+    if policy.action is OnErrorAction.ROLLBACK:
+        at = datetime.fromtimestamp(longest.since.timestamp() + policy.after_seconds, UTC)
+        return (
+            f"onError is rollback after {after}: the challenger is rolled back at "
+            f"{_clock(at)} unless a read succeeds first; check Prometheus and the query"
+        )
+    lasted = (
+        f"the outage has lasted longer than onError.after {after}; "
+        if policy.expired(longest.since, p.now)
+        else ""
+    )
+    return (
+        f"{lasted}onError is hold: the release holds until a read succeeds; check Prometheus "
+        f"and the query, or decide by hand (kubectl modelrelease abort|promote {p.release} "
+        f"-n {p.observation.owner.namespace})"
+    )
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _short(error: str) -> str:
+    return error if len(error) <= _MAX_ERROR_TEXT else f"{error[: _MAX_ERROR_TEXT - 3]}..."

@@ -53,23 +53,17 @@ class PrometheusProvider:
 
     async def run_query(self, query: str) -> float:
         body = await self._post_query(query)
-        return _single_value(body, query)
+        try:
+            return _single_value(body, query)
+        except (AttributeError, KeyError, TypeError) as error:
+            raise _unparsable(query, error) from error
 
     async def run_vector_query(self, query: str) -> list[tuple[dict[str, str], float]]:
         body = await self._post_query(query)
-        data = body.get("data") or {}
-        if data.get("resultType") != "vector":
-            raise ProviderError(
-                f"expected an instant vector from {query!r}, got {data.get('resultType')!r}"
-            )
-        series = []
-        for sample in data.get("result") or []:
-            labels = {str(k): str(v) for k, v in (sample.get("metric") or {}).items()}
-            try:
-                series.append((labels, _sample_value(sample.get("value"), query)))
-            except NoValuesFoundError:
-                continue  # a NaN series says nothing
-        return series
+        try:
+            return _vector(body, query)
+        except (AttributeError, KeyError, TypeError) as error:
+            raise _unparsable(query, error) from error
 
     async def is_online(self) -> bool:
         try:
@@ -110,6 +104,26 @@ def _verification(config: ProviderConfig) -> ssl.SSLContext | bool:
     if config.ca_bundle:
         return ssl.create_default_context(cadata=config.ca_bundle)
     return True
+
+
+def _unparsable(query: str, error: Exception) -> ProviderError:
+    return ProviderError(f"unparsable answer from Prometheus to {query!r}: {error!r}")
+
+
+def _vector(body: dict[str, Any], query: str) -> list[tuple[dict[str, str], float]]:
+    data = body.get("data") or {}
+    if data.get("resultType") != "vector":
+        raise ProviderError(
+            f"expected an instant vector from {query!r}, got {data.get('resultType')!r}"
+        )
+    series = []
+    for sample in data.get("result") or []:
+        labels = {str(k): str(v) for k, v in (sample.get("metric") or {}).items()}
+        try:
+            series.append((labels, _sample_value(sample.get("value"), query)))
+        except NoValuesFoundError:
+            continue  # a NaN series says nothing
+    return series
 
 
 def _single_value(body: dict[str, Any], query: str) -> float:
