@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import certifi
 import httpx
 import pytest
 from hypothesis import given
@@ -25,7 +27,10 @@ from tests.unit.test_comparison import CountingWorld, ended, released, settled_c
 from tests.unit.test_plan import OWNER, make_spec
 
 TOKEN = "s3cr3t-7f9a2c41d8e0b6"
-CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----\n"
+# A real CA certificate (the first of the bundle httpx trusts), so it parses as one.
+CA = Path(certifi.where()).read_text().split("-----END CERTIFICATE-----")[0] + (
+    "-----END CERTIFICATE-----\n"
+)
 ADDRESS = "https://prometheus.monitoring:9091"
 LABELLED = {"modelrelease.dev/credentials": "true"}
 
@@ -263,6 +268,16 @@ def test_opted_in_secrets_in_the_release_namespace_are_used() -> None:
         secrets=("llm/reader", "llm/ca"),
     )
     assert kube.read == [("llm", "reader"), ("llm", "ca")]  # only the release's namespace
+
+
+def test_a_ca_bundle_that_is_not_pem_is_a_clear_problem_not_a_crash() -> None:
+    broken = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----\n"
+    kube = FakeKube({"ca": _secret(LABELLED, **{"ca.crt": broken})})
+    view = _observe(kube, _prometheus_spec(caSecretRef={"name": "ca"}))
+    assert view.provider_config is None
+    (problem,) = view.problems
+    assert problem.reason is Reason.INVALID_SPEC
+    assert "key 'ca.crt' of Secret llm/ca is not a PEM CA bundle" in problem.message
 
 
 def test_a_missing_secret_says_to_create_it_with_the_label() -> None:

@@ -28,6 +28,7 @@ from modelrelease.core.slos import TemplateKey, template_keys
 from modelrelease.kube.client import KubeClient
 from modelrelease.kube.errors import ForbiddenError
 from modelrelease.metrics.auth import CredentialsError, authorization_from_secret
+from modelrelease.metrics.prometheus import ca_bundle_error
 from modelrelease.metrics.provider import ProviderConfig
 from modelrelease.routers.router import Router, RouterError, Routes, router_problem
 
@@ -161,6 +162,16 @@ def _provider_config(
             problems.append(_missing_secret(namespace, ref.name, where, key=ref.key))
             return None
         ca_bundle = data[ref.key]
+        invalid = ca_bundle_error(ca_bundle)
+        if invalid is not None:
+            problems.append(
+                Problem(
+                    Reason.INVALID_SPEC,
+                    f"{where}: key {ref.key!r} of Secret {namespace}/{ref.name} is not a PEM CA "
+                    f"bundle ({invalid}); put the CA certificate(s) there in PEM form",
+                )
+            )
+            return None
         sources.append(f"{namespace}/{ref.name}")
     return ProviderConfig(
         address=prometheus.address,

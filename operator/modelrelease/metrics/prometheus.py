@@ -98,6 +98,15 @@ class PrometheusProvider:
         return body
 
 
+def ca_bundle_error(pem: str) -> str | None:
+    """Why ``pem`` cannot be used as a CA bundle, or None when it can."""
+    try:
+        ssl.create_default_context(cadata=pem)
+    except (ssl.SSLError, ValueError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
 def _verification(config: ProviderConfig) -> ssl.SSLContext | bool:
     if config.insecure_skip_verify:
         return False
