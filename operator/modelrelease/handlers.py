@@ -224,8 +224,16 @@ async def _decide(
     """needs -> observe -> plan: one round trip."""
     router, router_problems = _router(runtime, owner, spec)
     wanted = needs(spec, status, now, gate_seed(owner.namespace, owner.name))
+    # While releasing, the metrics configuration is checked on every pass, so a Secret
+    # that cannot be used holds the challenger before it gets any traffic.
     view = await asyncio.to_thread(
-        observe_cluster, runtime.kube, router, owner, spec, wanted.metrics, wanted.releasing
+        observe_cluster,
+        runtime.kube,
+        router,
+        owner,
+        spec,
+        wanted.metrics or wanted.releasing,
+        wanted.releasing,
     )
     context = _query_context(owner, spec, status)
     slos, slo_problems = resolve_slos(spec.analysis, view.templates, context)
