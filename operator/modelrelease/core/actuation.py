@@ -125,8 +125,9 @@ def steps_for(decision: Decision, serving: Serving) -> tuple[Step, ...]:
                 _repoint(state, role, revision)
     if decision.routes is not None and serving.weighted:
         _final_route(state, decision.routes)
-    elif decision.routes is not None and decision.routes != serving.routes:
-        state.steps.append(SetRoutes(decision.routes))  # no weights: the router only checks
+    elif decision.routes is not None:
+        # No weights (mesh-less): the router only makes sure its one Service exists.
+        state.steps.append(SetRoutes(decision.routes))
     if workloads is not None:
         _shrink(state, workloads.replicas, workloads.delete, serving.replicas)
     return tuple(state.steps)
