@@ -200,6 +200,7 @@ class Reason(StrEnum):
     COMPARISON_WON = "ComparisonWon"
     COMPARISON_LOST = "ComparisonLost"
     COMPARISON_INCONCLUSIVE = "ComparisonInconclusive"
+    COMPARISON_STATE_CARRIED_OVER = "ComparisonStateCarriedOver"
     PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"
     QUERY_FAILED = "QueryFailed"
     UNKNOWN_QUERY_VARIABLE = "UnknownQueryVariable"
