@@ -7,6 +7,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
+from modelrelease.analysis.sequential import SequentialRatioTest
 from modelrelease.api.constants import (
     Action,
     ConditionType,
@@ -27,6 +28,7 @@ from modelrelease.core.comparison import (
     series_key,
 )
 from modelrelease.core.conditions import find
+from modelrelease.core.decision import EventType
 from modelrelease.core.gate import gate_seed, webhook_due
 from modelrelease.core.observation import Observation, Problem
 from modelrelease.gates.webhook import CallOutcome, CallResult
@@ -508,3 +510,22 @@ def test_reading_a_threshold_that_is_no_bucket_edge_is_an_error() -> None:
     reading = asyncio.run(read_comparison(provider, queries))["slow"]
     assert reading.error is not None
     assert "not a bucket boundary" in reading.error
+
+
+def test_judge_state_from_an_older_operator_is_carried_over_with_a_warning() -> None:
+    world = settled_counting(cc_spec("1", maxDuration="600s"))
+    released(world, "2", 0.05, cc_spec("2", maxDuration="600s"))
+    world.run_until(lambda w: bool(w.status.comparison) and w.status.comparison[0].champion.total)
+    record = world.status.comparison[0]
+    # What the sum-based operator left: the judge's state, but no per-pod series.
+    world.status.comparison = [
+        record.model_copy(update={"champion_series": None, "challenger_series": None})
+    ]
+    intervals = SequentialRatioTest.from_dict(record.state or {}).intervals
+    world.run_until(lambda w: w.status.comparison[0].champion_series is not None)
+    carried = world.status.comparison[0]
+    assert carried.state == record.state  # the evidence is kept, not restarted
+    assert carried.note is not None
+    assert f"({intervals} intervals) is kept" in carried.note
+    warnings = [e for d in world.decisions for e in d.events if e.type is EventType.WARNING]
+    assert [e.reason for e in warnings] == [Reason.COMPARISON_STATE_CARRIED_OVER]
