@@ -732,7 +732,9 @@ class ComparisonMetric(_SpecModel):
         description=(
             "ratio: PromQL selecting the counter of bad events (errors) of one revision; "
             '`{{revision}}` is the arm, e.g. `vllm:request_success_total{finished_reason="abort",'
-            'revision="{{revision}}"}`. The operator takes its increase since the stage began.'
+            'revision="{{revision}}"}`. Select raw counters, do not aggregate: the operator '
+            "reads `sum by (namespace, pod, instance, job)` of it and takes exact increases "
+            "per pod (an aggregate without those labels hides pod restarts)."
         ),
     )
     total: Query | None = Field(
