@@ -9,23 +9,29 @@ numpy and scipy come from a separate venv ($MODELRELEASE_CACHE/bench-venv,
 default ~/.cache/modelrelease/bench-venv) that the script creates on first run
 from hack/bench/requirements-judge.txt; the operator's .venv is left alone.
 
-It prints three sets of figures, all on simulated traffic with a 50/50 split:
+    .venv/bin/python hack/bench/judge.py --restarts # only (d), a few minutes on 2 cores
+
+It prints four sets of figures, all on simulated traffic with a 50/50 split:
 (a) A/A false rollbacks of the sequential judge, checked after every interval,
     next to a Kayenta-style Mann-Whitney judge re-run at every interval on the
     same data; (b) requests per arm until a real regression is caught;
-(c) power over effect sizes, with the coverage of the reported bounds.
+(c) power over effect sizes, with the coverage of the reported bounds;
+(d) A/A false rollbacks through pod restarts and empty reads, per-pod counters
+    folded by core/comparison.py, next to the sum-based fold it replaced.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +73,13 @@ from modelrelease.analysis.sequential import (  # noqa: E402
     SequentialRatioTest,
     count_above,
 )
-from modelrelease.api.constants import Better  # noqa: E402
+from modelrelease.api.constants import Better, Verdict  # noqa: E402
+from modelrelease.api.models import Comparison, ComparisonStatus  # noqa: E402
+from modelrelease.core.comparison import (  # noqa: E402
+    Counter,
+    MetricReading,
+    fold_comparison,
+)
 from scipy import stats  # noqa: E402
 
 ALPHA = 0.05
@@ -383,6 +395,181 @@ def bench_power(rng: np.random.Generator, runs: int) -> None:
             )
 
 
+# --- (d) A/A through pod restarts: per-pod counters, exact folding --------------------------
+
+RESTART_ALPHA = 0.05
+REQUESTS_PER_SECOND = 50.0  # both arms together, split 50/50
+INTERVAL_SECONDS = 30.0
+INTERVALS = 120  # one hour
+PODS_PER_ARM = 2
+ERROR_RATE = 0.01
+
+
+Restarts = Callable[[np.random.Generator, int, int], bool]  # (rng, interval, pod) -> restarts?
+
+
+@dataclass(frozen=True)
+class RestartScenario:
+    name: str
+    challenger_restart: Restarts
+    champion_restart: Restarts
+    empty_read: float = 0.0  # chance that one arm's read returns no series
+
+
+def _never(_rng: np.random.Generator, _interval: int, _pod: int) -> bool:
+    return False
+
+
+def _every(intervals: int) -> Restarts:
+    """The arm's first pod restarts every ``intervals``."""
+    return lambda _rng, interval, pod: pod == 0 and interval % intervals == 0
+
+
+def _chance(probability: float) -> Restarts:
+    """Every pod restarts with this chance each interval."""
+    return lambda rng, _interval, _pod: bool(rng.random() < probability)
+
+
+RESTART_SCENARIOS = (
+    RestartScenario("no restarts", _never, _never),
+    RestartScenario("one challenger pod restarting every 20 min", _every(40), _never),
+    RestartScenario("crash-looping challenger pods (each every ~3 min)", _chance(1 / 6), _never),
+    RestartScenario("restarts in both arms (each pod every ~10 min)", _chance(0.05), _chance(0.05)),
+    RestartScenario("transient empty reads (2% of reads per arm)", _never, _never, 0.02),
+)
+
+
+class Arm:
+    """Cumulative per-pod counters of one arm. A restarted pod starts again from zero
+    and is down (missing from reads, taking no traffic) for the interval after it."""
+
+    def __init__(self, rng: np.random.Generator, name: str, initial_requests: float):
+        self.rng = rng
+        self.names = [f"{name}-{pod}" for pod in range(PODS_PER_ARM)]
+        self.bad = [0] * PODS_PER_ARM
+        self.total = [0] * PODS_PER_ARM
+        self.down = [0] * PODS_PER_ARM
+        self._serve(initial_requests)
+
+    def interval(self, restarts: Restarts, interval: int) -> None:
+        self.down = [max(down - 1, 0) for down in self.down]
+        self._serve(REQUESTS_PER_SECOND / 2 * INTERVAL_SECONDS)
+        for pod in range(PODS_PER_ARM):
+            if restarts(self.rng, interval, pod):
+                self.bad[pod] = self.total[pod] = 0
+                self.down[pod] = 1
+
+    def _serve(self, mean_requests: float) -> None:
+        up = [pod for pod in range(PODS_PER_ARM) if not self.down[pod]]
+        for pod in up:
+            requests = int(self.rng.poisson(mean_requests / len(up)))
+            self.total[pod] += requests
+            self.bad[pod] += int(self.rng.binomial(requests, ERROR_RATE))
+
+    def read(self, empty: bool) -> dict[str, tuple[int, int]]:
+        if empty:
+            return {}
+        return {
+            name: (self.bad[pod], self.total[pod])
+            for pod, name in enumerate(self.names)
+            if not self.down[pod]
+        }
+
+
+def _sum_based_increment(
+    previous: tuple[float, float], now: tuple[float, float]
+) -> tuple[float, float]:
+    """The fold before issue 8, kept here as a reference only: one sum per arm, a drop
+    of the sum taken as a reset of the whole arm, bad and total reset separately."""
+    bad, total = now[0] - previous[0], now[1] - previous[1]
+    total = now[1] if total < 0 else total
+    bad = now[0] if bad < 0 else bad
+    return min(max(bad, 0.0), max(total, 0.0)), max(total, 0.0)
+
+
+def _restart_release(task: tuple[int, int, int]) -> tuple[bool, bool]:
+    """One release of one scenario: (sum-based fold rolled back, per-pod fold rolled back)."""
+    scenario_index, release, seed = task
+    scenario = RESTART_SCENARIOS[scenario_index]
+    rng = np.random.default_rng([seed, scenario_index, release])
+    champion = Arm(rng, "champion", 100 * REQUESTS_PER_SECOND / 2 * INTERVAL_SECONDS)
+    challenger = Arm(rng, "challenger", REQUESTS_PER_SECOND / 2 * 10)  # 10 s of warm-up
+    comparison = Comparison.model_validate(
+        {
+            "alpha": RESTART_ALPHA,
+            "metrics": [{"name": "errors", "kind": "ratio", "bad": "b", "total": "t"}],
+        }
+    )
+    records: list[ComparisonStatus] = []
+    sums: tuple[tuple[float, float], tuple[float, float]] | None = None
+    test = SequentialRatioTest(grid=GRID)
+    old_failed = new_failed = False
+    for interval in range(INTERVALS + 1):
+        if interval:
+            champion.interval(scenario.champion_restart, interval)
+            challenger.interval(scenario.challenger_restart, interval)
+        reads = [arm.read(rng.random() < scenario.empty_read) for arm in (champion, challenger)]
+        if not new_failed:
+            reading = MetricReading(
+                champion={key: Counter(*values) for key, values in reads[0].items()},
+                challenger={key: Counter(*values) for key, values in reads[1].items()},
+            )
+            records, result = fold_comparison(comparison, records, {"errors": reading}, _T0)
+            new_failed = result.verdict is Verdict.FAIL
+        if not old_failed:
+            # An empty read was a sum of nothing: zero.
+            now = tuple(
+                (float(sum(b for b, _ in read.values())), float(sum(t for _, t in read.values())))
+                for read in reads
+            )
+            if sums is not None:
+                increments = [_sum_based_increment(sums[arm], now[arm]) for arm in (0, 1)]
+                test = test.update(*increments[0], *increments[1])
+                verdict = test.summary(alpha=RESTART_ALPHA, better=Better.LOWER, margin=1.05)
+                old_failed = verdict.verdict == ComparisonVerdict.WORSE
+            sums = (now[0], now[1])
+        if old_failed and new_failed:
+            break
+    return old_failed, new_failed
+
+
+_T0 = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def bench_restarts(seed: int, releases: int, processes: int) -> None:
+    print(
+        f"\n### (d) A/A through pod restarts: {releases} releases per scenario, "
+        f"alpha {RESTART_ALPHA}\n"
+    )
+    print(
+        f"Identical versions, {ERROR_RATE:.0%} errors, {REQUESTS_PER_SECOND:g} requests/s "
+        f"split 50/50 over {PODS_PER_ARM} pods per arm, a {INTERVAL_SECONDS:g} s interval, "
+        f"{INTERVALS * INTERVAL_SECONDS / 3600:g} hour. Counters are simulated per pod; a "
+        "restarted pod counts from zero and is missing from the read after it. 'Per pod' "
+        "folds the reads with core/comparison.py (fold_comparison); 'one sum' is the "
+        "sum-based fold it replaced, kept in this script as a reference.\n"
+    )
+    print("| scenario | false rollbacks, one sum per arm (before) | false rollbacks, per pod |")
+    print("| --- | ---: | ---: |")
+    tasks = [
+        (scenario, release, seed)
+        for scenario in range(len(RESTART_SCENARIOS))
+        for release in range(releases)
+    ]
+    with multiprocessing.Pool(processes) as pool:
+        outcomes = pool.map(_restart_release, tasks, chunksize=8)
+    for index, scenario in enumerate(RESTART_SCENARIOS):
+        mine = outcomes[index * releases : (index + 1) * releases]
+        old = sum(o for o, _ in mine) / releases
+        new = sum(n for _, n in mine) / releases
+        print(f"| {scenario.name} | {pct(old)} | {pct(new)} |")
+    half_width = 1.96 * math.sqrt(RESTART_ALPHA * (1 - RESTART_ALPHA) / releases)
+    print(
+        f"\nWith {releases} releases a rate near {pct(RESTART_ALPHA)} is known to about "
+        f"+-{pct(half_width)} (95%)."
+    )
+
+
 # --- output --------------------------------------------------------------------------
 
 
@@ -402,6 +589,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=20240501)
     parser.add_argument("--quick", action="store_true", help="a smoke run: few releases and runs")
     parser.add_argument(
+        "--restarts", action="store_true", help="only (d): false rollbacks through restarts"
+    )
+    parser.add_argument(
+        "--restart-releases", type=int, default=400, help="releases per scenario for (d)"
+    )
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
         "--prior-scale",
         type=float,
         default=RatioGrid().prior_scale,
@@ -410,7 +604,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     GRID = replace(GRID, prior_scale=args.prior_scale)
     if args.quick:
-        args.releases, args.runs = 100, 40
+        args.releases, args.runs, args.restart_releases = 100, 40, 40
     started = time.perf_counter()
     rng = np.random.default_rng(args.seed)
     print(
@@ -418,9 +612,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"seed {args.seed}, "
         f"numpy {np.__version__}, scipy {scipy.__version__}, Python {sys.version.split()[0]}"
     )
-    bench_false_rollbacks(rng, args.releases)
-    bench_detection(rng, args.runs)
-    bench_power(rng, args.runs)
+    if not args.restarts:
+        bench_false_rollbacks(rng, args.releases)
+        bench_detection(rng, args.runs)
+        bench_power(rng, args.runs)
+    bench_restarts(args.seed, args.restart_releases, args.processes)
     print(f"\nTotal: {time.perf_counter() - started:.0f} s")
 
 

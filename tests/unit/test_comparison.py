@@ -7,6 +7,7 @@ import math
 from datetime import timedelta
 from typing import Any
 
+from modelrelease.analysis.sequential import SequentialRatioTest
 from modelrelease.api.constants import (
     Action,
     ConditionType,
@@ -24,8 +25,10 @@ from modelrelease.core.comparison import (
     comparison_due,
     comparison_queries,
     fold_comparison,
+    series_key,
 )
 from modelrelease.core.conditions import find
+from modelrelease.core.decision import EventType
 from modelrelease.core.gate import gate_seed, webhook_due
 from modelrelease.core.observation import Observation, Problem
 from modelrelease.gates.webhook import CallOutcome, CallResult
@@ -72,8 +75,7 @@ class CountingWorld(World):
             assert challenger is not None
             readings = {
                 "errors": MetricReading(
-                    champion=self.counters.get(champion, Counter(0, 0)),
-                    challenger=self.counters.get(challenger, Counter(0, 0)),
+                    champion=self._series(champion), challenger=self._series(challenger)
                 )
             }
         gate = None
@@ -87,6 +89,11 @@ class CountingWorld(World):
                 "gate_result": gate,
             }
         )
+
+    def _series(self, revision: str) -> dict[str, Counter]:
+        """One pod per revision; no series before its first request."""
+        counter = self.counters.get(revision)
+        return {} if counter is None else {f"llm/{revision}-pod/": counter}
 
     def _count(self) -> None:
         routes = self.routes
@@ -103,7 +110,7 @@ class CountingWorld(World):
             old = self.counters.get(revision, Counter(0, 0))
             requests = self.rate * share
             errors = requests * self.ratios.get(revision, 0.0)
-            self.counters[revision] = Counter(old.bad + errors, old.total + requests)
+            self.counters[revision] = Counter((old.bad or 0) + errors, old.total + requests)
 
 
 def released(world: CountingWorld, version: str, ratio: float, spec: ModelReleaseSpec) -> str:
@@ -246,7 +253,11 @@ def _comparison(**extra: Any) -> Comparison:
 
 
 def _reading(champion: tuple[float, float], challenger: tuple[float, float]) -> MetricReading:
-    return MetricReading(champion=Counter(*champion), challenger=Counter(*challenger))
+    """One pod per arm."""
+    return MetricReading(
+        champion={"llm/champion-0/": Counter(*champion)},
+        challenger={"llm/challenger-0/": Counter(*challenger)},
+    )
 
 
 def test_first_reading_is_a_baseline() -> None:
@@ -254,8 +265,7 @@ def test_first_reading_is_a_baseline() -> None:
         _comparison(), [], {"errors": _reading((500, 10_000), (0, 0))}, T0
     )
     assert result.verdict is Verdict.INCONCLUSIVE
-    assert records[0].champion_counter is not None
-    assert records[0].champion_counter.total == 10_000
+    assert records[0].champion_series == {"llm/champion-0/": [500, 10_000, 0]}
     assert records[0].champion.total == 0  # nothing counted yet
 
 
@@ -330,7 +340,7 @@ def test_better_higher_flips_the_direction() -> None:
 # --- queries and timing ---------------------------------------------------------------------------
 
 
-def test_queries_render_each_arm_and_sum() -> None:
+def test_queries_read_each_arm_per_series() -> None:
     metric = {"name": "slow", "kind": "histogram", "query": 'ttft_bucket{r="{{revision}}"}'}
     comparison = Comparison.model_validate(
         {"metrics": [ERRORS_METRIC, {**metric, "threshold": 0.5}]}
@@ -338,12 +348,14 @@ def test_queries_render_each_arm_and_sum() -> None:
     context = QueryContext("llm", "chat", "", "aaa", "bbb", "2s")
     ratio, histogram = comparison_queries(comparison, context)
     assert ratio.champion.bad is not None
-    assert ratio.champion.bad.startswith("sum(")
+    assert ratio.champion.bad.startswith("sum by (namespace, pod, instance, job) (")
     assert 'revision="aaa"' in ratio.champion.bad
     assert ratio.challenger.total is not None
     assert 'revision="bbb"' in ratio.challenger.total
     assert histogram.kind is MetricKind.HISTOGRAM
-    assert histogram.challenger.buckets == 'sum by (le) (ttft_bucket{r="bbb"})'
+    assert histogram.challenger.buckets == (
+        'sum by (le, namespace, pod, instance, job) (ttft_bucket{r="bbb"})'
+    )
 
 
 def test_comparison_due_at_once_then_every_interval() -> None:
@@ -432,17 +444,14 @@ def test_baseline_waits_for_the_warmup() -> None:
 class Scripted:
     type = "scripted"
 
-    def __init__(self, scalars: dict[str, float], vectors: dict[str, list[Any]]):
-        self.scalars = scalars
+    def __init__(self, vectors: dict[str, list[tuple[dict[str, str], float]]]):
         self.vectors = vectors
 
     async def run_query(self, query: str) -> float:
-        if query not in self.scalars:
-            raise NoValuesFoundError(query)
-        return self.scalars[query]
+        raise NoValuesFoundError(query)
 
     async def run_vector_query(self, query: str) -> list[tuple[dict[str, str], float]]:
-        return [({"le": le}, value) for le, value in self.vectors.get(query, [])]
+        return self.vectors.get(query, [])
 
     async def is_online(self) -> bool:
         return True
@@ -451,7 +460,11 @@ class Scripted:
         return None
 
 
-def test_reading_counts_events_above_the_threshold_and_treats_missing_counters_as_zero() -> None:
+def _pod(name: str, **labels: str) -> dict[str, str]:
+    return {"namespace": "llm", "pod": name, "instance": f"{name}:8000", "job": "vllm", **labels}
+
+
+def test_reading_keeps_each_series_and_counts_events_above_the_threshold() -> None:
     metric = {"name": "slow", "kind": "histogram", "query": 'ttft_bucket{r="{{revision}}"}'}
     comparison = Comparison.model_validate(
         {"metrics": [ERRORS_METRIC, {**metric, "threshold": 0.5}]}
@@ -460,24 +473,59 @@ def test_reading_counts_events_above_the_threshold_and_treats_missing_counters_a
     ratio, histogram = queries
     assert ratio.champion.bad is not None
     assert ratio.champion.total is not None
+    assert ratio.challenger.total is not None
     assert histogram.champion.buckets is not None
+    buckets = [("0.1", 50.0), ("0.5", 80.0), ("+Inf", 100.0)]
     provider = Scripted(
-        {ratio.champion.bad: 5, ratio.champion.total: 100, ratio.challenger.total: 40},
-        {histogram.champion.buckets: [("0.1", 50), ("0.5", 80), ("+Inf", 100)]},
+        {
+            ratio.champion.bad: [(_pod("a-1"), 5.0)],
+            ratio.champion.total: [(_pod("a-1"), 100.0), (_pod("a-2"), 60.0)],
+            ratio.challenger.total: [(_pod("b-1"), 40.0)],
+            histogram.champion.buckets: [(_pod("a-1", le=le), value) for le, value in buckets],
+        }
     )
     readings = asyncio.run(read_comparison(provider, queries))
-    assert readings["errors"].champion == Counter(5, 100)
-    assert readings["errors"].challenger == Counter(0, 40)  # no error series yet
-    assert readings["slow"].champion == Counter(20, 100)
-    assert readings["slow"].challenger == Counter(0, 0)  # no histogram series yet
+    assert readings["errors"].champion == {
+        "llm/a-1/a-1:8000/vllm": Counter(5, 100),
+        "llm/a-2/a-2:8000/vllm": Counter(None, 60),  # no error series for that pod yet
+    }
+    assert readings["errors"].challenger == {"llm/b-1/b-1:8000/vllm": Counter(None, 40)}
+    assert readings["slow"].champion == {"llm/a-1/a-1:8000/vllm": Counter(20, 100)}
+    assert readings["slow"].challenger == {}  # no series: not zero counts, no counts at all
+
+
+def test_series_keys_are_unambiguous() -> None:
+    assert series_key({"pod": "a", "job": "x/y"}) != series_key({"pod": "a/x", "job": "y"})
+    assert series_key({}) == "///"
 
 
 def test_reading_a_threshold_that_is_no_bucket_edge_is_an_error() -> None:
     metric = {"name": "slow", "kind": "histogram", "query": "ttft_bucket", "threshold": 0.3}
     comparison = Comparison.model_validate({"metrics": [metric]})
     queries = comparison_queries(comparison, QueryContext("llm", "chat", "", "a", "b", "2s"))
-    buckets = [("0.1", 50), ("0.5", 80), ("+Inf", 100)]
-    provider = Scripted({}, {"sum by (le) (ttft_bucket)": buckets})
+    buckets = [("0.1", 50.0), ("0.5", 80.0), ("+Inf", 100.0)]
+    query = queries[0].champion.buckets
+    assert query is not None
+    provider = Scripted({query: [(_pod("a-1", le=le), value) for le, value in buckets]})
     reading = asyncio.run(read_comparison(provider, queries))["slow"]
     assert reading.error is not None
     assert "not a bucket boundary" in reading.error
+
+
+def test_judge_state_from_an_older_operator_is_carried_over_with_a_warning() -> None:
+    world = settled_counting(cc_spec("1", maxDuration="600s"))
+    released(world, "2", 0.05, cc_spec("2", maxDuration="600s"))
+    world.run_until(lambda w: bool(w.status.comparison) and w.status.comparison[0].champion.total)
+    record = world.status.comparison[0]
+    # What the sum-based operator left: the judge's state, but no per-pod series.
+    world.status.comparison = [
+        record.model_copy(update={"champion_series": None, "challenger_series": None})
+    ]
+    intervals = SequentialRatioTest.from_dict(record.state or {}).intervals
+    world.run_until(lambda w: w.status.comparison[0].champion_series is not None)
+    carried = world.status.comparison[0]
+    assert carried.state == record.state  # the evidence is kept, not restarted
+    assert carried.note is not None
+    assert f"({intervals} intervals) is kept" in carried.note
+    warnings = [e for d in world.decisions for e in d.events if e.type is EventType.WARNING]
+    assert [e.reason for e in warnings] == [Reason.COMPARISON_STATE_CARRIED_OVER]

@@ -216,6 +216,7 @@ class Reason(StrEnum):
     COMPARISON_LOST = "ComparisonLost"
     COMPARISON_INCONCLUSIVE = "ComparisonInconclusive"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
+    COMPARISON_STATE_CARRIED_OVER = "ComparisonStateCarriedOver"
     QUERY_FAILED = "QueryFailed"
     UNKNOWN_QUERY_VARIABLE = "UnknownQueryVariable"
     TEMPLATE_NOT_FOUND = "TemplateNotFound"

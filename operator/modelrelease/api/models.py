@@ -769,7 +769,9 @@ class ComparisonMetric(_SpecModel):
         description=(
             "ratio: PromQL selecting the counter of bad events (errors) of one revision; "
             '`{{revision}}` is the arm, e.g. `vllm:request_success_total{finished_reason="abort",'
-            'revision="{{revision}}"}`. The operator takes its increase since the stage began.'
+            'revision="{{revision}}"}`. Select raw counters, do not aggregate: the operator '
+            "reads `sum by (namespace, pod, instance, job)` of it and takes exact increases "
+            "per pod (an aggregate without those labels hides pod restarts)."
         ),
     )
     total: Query | None = Field(
@@ -822,8 +824,11 @@ class Comparison(_SpecModel):
         gt=0,
         le=0.5,
         description=(
-            "Error rate of the test, in (0, 0.5]: the chance of declaring a difference that "
-            "is not there, however often it is checked."
+            "False-rollback rate of the whole comparison, in (0, 0.5]: the chance that any "
+            "metric declares the challenger worse when it is not, however often it is "
+            "checked. It is split evenly across the metrics (Bonferroni: each of k metrics "
+            "is tested at alpha/k, decides at e-value k/alpha and reports (1 - alpha/k) "
+            "bounds)."
         ),
     )
     decision: Decision = Field(
@@ -1274,7 +1279,8 @@ class ComparisonStatus(_StatusModel):
     lower: float | None = Field(default=None, description="Lower confidence bound of the ratio.")
     upper: float | None = Field(default=None, description="Upper confidence bound of the ratio.")
     e_value: float | None = Field(
-        default=None, description="Evidence against no difference; decides at 1/alpha."
+        default=None,
+        description="Evidence against no difference; decides at k/alpha for k metrics.",
     )
     verdict: Verdict = Field(
         default=Verdict.INCONCLUSIVE,
@@ -1291,16 +1297,25 @@ class ComparisonStatus(_StatusModel):
             "`analysis.onError` acts once it has failed for `onError.after`."
         ),
     )
-    champion_counter: ArmCounts | None = Field(
+    champion_series: dict[str, list[float]] | None = Field(
         default=None,
         description=(
-            "Champion's raw counter values at the last evaluation; the next interval's "
-            "increments are differences from these."
+            "Champion's last counter values per series (one per pod: namespace/pod/instance/"
+            "job), as [bad, total, interval last seen]. Each interval's increments are taken "
+            "per series: a series whose total went down restarted and counts whole, a new "
+            "series counts whole, a missing one counts nothing and keeps its values."
         ),
     )
-    challenger_counter: ArmCounts | None = Field(
+    challenger_series: dict[str, list[float]] | None = Field(
         default=None,
-        description="Challenger's raw counter values at the last evaluation.",
+        description="Challenger's last counter values per series, as for `championSeries`.",
+    )
+    note: str | None = Field(
+        default=None,
+        description=(
+            "How the judge's state was carried over when it could not simply be resumed "
+            "(status from an older operator, an unreadable state), and since when."
+        ),
     )
     state: dict[str, Any] | None = Field(
         default=None,

@@ -1,21 +1,26 @@
 """Champion-challenger comparisons in one pass, purely.
 
 Every analysis interval the I/O layer reads each arm's *raw* cumulative
-counters (``sum(bad)`` and ``sum(total)`` for a ratio; the count of events above
-the threshold and of all events from ``sum by (le)`` of a histogram's buckets)
-and hands them over as :class:`MetricReading`. Here they become increments
-against the values kept in ``status.comparison`` (a counter that went down was
-reset: that interval counts from zero), are folded into the anytime-valid judge
+counters per series, one series per pod (``sum by (namespace, pod, instance,
+job)`` of ``bad`` and ``total`` for a ratio; of a histogram's buckets, from
+which the count of events above the threshold and of all events are taken),
+and hands them over as :class:`MetricReading`. Here they become exact
+increments against the last values per series kept in ``status.comparison``
+(:func:`fold_series`), are folded into the anytime-valid judge
 (:class:`~modelrelease.analysis.sequential.SequentialRatioTest`, whose state
-lives in status too) and summarised per metric.
+lives in status too) and summarised per metric. The comparison's ``alpha`` is
+split evenly across its metrics, so the release's false-rollback rate stays at
+most ``alpha`` however many metrics may each roll back.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Final
+from urllib.parse import quote
 
 from modelrelease.analysis.sequential import (
     ComparisonVerdict,
@@ -36,22 +41,47 @@ from modelrelease.metrics.templating import QueryContext, render
 MAX_REPORTED_E_VALUE = 1e12
 """E-values above this are written as this (status stays short and finite)."""
 
+SERIES_LABELS: Final = ("namespace", "pod", "instance", "job")
+"""The labels that tell one scrape target (one pod's process) from another. All
+counters of one process restart together, so sums within a target stay counters."""
+
+MAX_KEPT_SERIES: Final = 100
+"""Per arm, series missing from the reads are forgotten beyond this many, the longest
+unseen first (a pod gone for good); series present in a read are always kept."""
+
 
 @dataclass(frozen=True)
 class Counter:
-    """Raw cumulative values of one arm's counters: events of interest and all events."""
+    """Raw cumulative values of one series (one pod): events of interest and all events.
 
-    bad: float
+    ``bad`` is None when no bad-event series was read for it (none counted yet, or
+    the series was missing from that read).
+    """
+
+    bad: float | None
     total: float
+
+
+ArmReading = Mapping[str, Counter]
+"""One arm's counters by series key (:func:`series_key`)."""
 
 
 @dataclass(frozen=True)
 class MetricReading:
     """One metric's counters for both arms in this pass, or why they could not be read."""
 
-    champion: Counter | None = None
-    challenger: Counter | None = None
+    champion: ArmReading | None = None
+    challenger: ArmReading | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class ArmIncrement:
+    """One interval of one arm: exact increments and the last values to keep per series."""
+
+    bad: float
+    total: float
+    series: dict[str, list[float]]
 
 
 @dataclass(frozen=True)
@@ -74,10 +104,15 @@ class MetricQueries:
 
 @dataclass(frozen=True)
 class ComparisonResult:
-    """The comparison as a whole: Pass (challenger won on every metric), Fail, Inconclusive."""
+    """The comparison as a whole: Pass (challenger won on every metric), Fail, Inconclusive.
+
+    ``notices``: what happened to the judge's saved state this pass (carried over
+    from an older operator, or unreadable and started again), for Warning Events.
+    """
 
     verdict: Verdict
     message: str
+    notices: tuple[str, ...] = ()
 
 
 # --- which comparison, and when ---------------------------------------------------
@@ -110,7 +145,7 @@ def comparison_due(spec: ModelReleaseSpec, status: ModelReleaseStatus, now: date
         return False
     records = {record.metric: record for record in status.comparison}
     if any(
-        metric.name not in records or records[metric.name].champion_counter is None
+        metric.name not in records or records[metric.name].champion_series is None
         for metric in comparison.metrics
     ):
         # The baseline, once the warm-up has let the first requests finish.
@@ -143,16 +178,71 @@ def comparison_queries(comparison: Comparison, context: QueryContext) -> list[Me
     ]
 
 
+def series_key(labels: Mapping[str, str]) -> str:
+    """The key of one series in status: its :data:`SERIES_LABELS` values, ``/``-joined."""
+    return "/".join(quote(labels.get(name, ""), safe=":@") for name in SERIES_LABELS)
+
+
+_BY_SERIES = ", ".join(SERIES_LABELS)
+
+
 def _arm_queries(metric: ComparisonMetric, context: QueryContext) -> ArmQueries:
+    # Per series, not one sum: a sum cannot tell a restarted pod from fewer requests.
     if metric.kind is MetricKind.RATIO:
         assert metric.bad is not None
         assert metric.total is not None
         return ArmQueries(
-            bad=f"sum({render(metric.bad, context)})",
-            total=f"sum({render(metric.total, context)})",
+            bad=f"sum by ({_BY_SERIES}) ({render(metric.bad, context)})",
+            total=f"sum by ({_BY_SERIES}) ({render(metric.total, context)})",
         )
     assert metric.query is not None
-    return ArmQueries(buckets=f"sum by (le) ({render(metric.query, context)})")
+    return ArmQueries(buckets=f"sum by (le, {_BY_SERIES}) ({render(metric.query, context)})")
+
+
+# --- exact increments per series ----------------------------------------------------
+
+
+def fold_series(last: Mapping[str, list[float]], read: ArmReading, interval: int) -> ArmIncrement:
+    """This interval's increments of one arm, and the values to keep.
+
+    Per series: ``value - last``; a series whose total went down restarted, so all
+    it counted is new (bad and total reset together); a series not in ``last`` is
+    new (a new pod) and counts whole; a series missing from ``read`` counts nothing
+    and keeps its last values, so nothing is added twice when it comes back. Bad
+    events are counted at most up to the total's increment; a bad counter read
+    ahead of its total is counted next interval.
+    """
+    series = {key: list(values) for key, values in last.items()}
+    bad_sum = total_sum = 0.0
+    for key, counter in read.items():
+        total = max(counter.total, 0.0)
+        bad = None if counter.bad is None else max(counter.bad, 0.0)
+        previous = last.get(key)
+        if previous is None or total < previous[1]:
+            total_increment = total
+            bad_increment = kept_bad = min(bad or 0.0, total)
+        else:
+            last_bad, last_total = previous[0], previous[1]
+            total_increment = total - last_total
+            if bad is None:
+                bad_increment, kept_bad = 0.0, last_bad
+            elif bad < last_bad:
+                # Bad went down while total did not: a restart the total hid; go on from here.
+                bad_increment, kept_bad = 0.0, bad
+            else:
+                bad_increment = min(bad - last_bad, total_increment)
+                kept_bad = last_bad + bad_increment
+        series[key] = [kept_bad, total, float(interval)]
+        bad_sum += bad_increment
+        total_sum += total_increment
+    return ArmIncrement(bad_sum, total_sum, _bounded(series, read.keys()))
+
+
+def _bounded(series: dict[str, list[float]], present: Collection[str]) -> dict[str, list[float]]:
+    absent = sorted((values[2], key) for key, values in series.items() if key not in present)
+    for _, key in absent[: max(len(series) - MAX_KEPT_SERIES, 0)]:
+        del series[key]
+    return series
 
 
 # --- folding readings into the judge ----------------------------------------------
@@ -166,73 +256,128 @@ def fold_comparison(
 ) -> tuple[list[ComparisonStatus], ComparisonResult]:
     """Fold this pass's readings (None: none taken) into the records; the overall verdict."""
     by_name = {record.metric: record for record in records}
+    alpha = metric_alpha(comparison)
     updated: list[ComparisonStatus] = []
+    notices: list[str] = []
     for metric in comparison.metrics:
         record = by_name.get(metric.name) or ComparisonStatus(metric=metric.name)
         reading = readings.get(metric.name) if readings is not None else None
         if reading is not None:
-            record = _fold_metric(comparison, metric, record, reading, now)
+            record, notice = _fold_metric(comparison, alpha, metric, record, reading, now)
+            if notice is not None:
+                notices.append(f"metric {metric.name}: {notice}")
         updated.append(record)
-    return updated, _overall(updated)
+    result = _overall(updated)
+    return updated, replace(result, notices=tuple(notices))
+
+
+def metric_alpha(comparison: Comparison) -> float:
+    """Each metric's level: alpha split evenly (Bonferroni), since any metric may roll back.
+
+    E-values stay valid under the union bound at every look, so the chance that
+    any of k metrics ever says Worse of an identical challenger is at most alpha.
+    """
+    return comparison.alpha / len(comparison.metrics)
 
 
 def _fold_metric(
     comparison: Comparison,
+    alpha: float,
     metric: ComparisonMetric,
     record: ComparisonStatus,
     reading: MetricReading,
     now: datetime,
-) -> ComparisonStatus:
+) -> tuple[ComparisonStatus, str | None]:
     if reading.error is not None or reading.champion is None or reading.challenger is None:
         why = reading.error or "no counters were read"
-        return record.model_copy(
-            update={
-                "message": f"could not read the counters, retrying next interval: {why}",
-                "verdict": Verdict.ERROR,  # a failed read is never a pass (nor a fail)
-                "error_since": record.error_since or now,
-            }
-        )
+        message = f"could not read the counters, retrying next interval: {why}"
+        update = {
+            "message": message,
+            "verdict": Verdict.ERROR,  # a failed read is never a pass (nor a fail)
+            "error_since": record.error_since or now,
+        }
+        return record.model_copy(update=update), None
     # A read that answers ends the outage; the judge gives the verdict again.
     record = record.model_copy(update={"error_since": None, "verdict": Verdict.INCONCLUSIVE})
-    test = _test_of(record)
-    if record.champion_counter is None or record.challenger_counter is None:
-        # The baseline: increments are counted from here.
-        return record.model_copy(
-            update={
-                "champion_counter": _arm(reading.champion),
-                "challenger_counter": _arm(reading.challenger),
-                "state": test.to_dict(),
-                "message": "baseline taken; the first increments come next interval",
-                "time": now,
-            }
+    test, notice = _resume(record, now)
+    record = record.model_copy(update={"note": notice or record.note})
+    if record.champion_series is None or record.challenger_series is None:
+        return _baseline(record, test, reading.champion, reading.challenger, now), notice
+    empty = _emptied_arm(record, reading.champion, reading.challenger)
+    if empty is not None:
+        message = (
+            f"no {empty} series were read this interval, though there were before; an "
+            "empty read is not zero counts: nothing was counted, retrying next interval"
         )
-    champion_bad, champion_total = _increment(record.champion_counter, reading.champion)
-    challenger_bad, challenger_total = _increment(record.challenger_counter, reading.challenger)
-    test = test.update(champion_bad, champion_total, challenger_bad, challenger_total)
+        return record.model_copy(update={"message": message, "state": test.to_dict()}), notice
+    interval = test.intervals + 1
+    champion = fold_series(record.champion_series, reading.champion, interval)
+    challenger = fold_series(record.challenger_series, reading.challenger, interval)
+    test = test.update(champion.bad, champion.total, challenger.bad, challenger.total)
     result = test.summary(
-        alpha=comparison.alpha,
+        alpha=alpha,
         better=metric.better,
         margin=1 + comparison.margin,
         decision=comparison.decision,
     )
-    verdict = _VERDICTS[result.verdict]
     e_value = min(result.e_value, MAX_REPORTED_E_VALUE)
-    return record.model_copy(
+    updated = record.model_copy(
         update={
             "champion": ArmCounts(bad=test.champion.bad, total=test.champion.total),
             "challenger": ArmCounts(bad=test.challenger.bad, total=test.challenger.total),
-            "champion_counter": _arm(reading.champion),
-            "challenger_counter": _arm(reading.challenger),
+            "champion_series": champion.series,
+            "challenger_series": challenger.series,
             "estimate": _finite(result.estimate),
             "lower": _finite(result.lower),
             "upper": _finite(result.upper),
             "e_value": e_value,
-            "verdict": verdict,
-            "message": _metric_message(comparison, metric, test, result.verdict, e_value),
+            "verdict": _VERDICTS[result.verdict],
+            "message": _metric_message(comparison, alpha, metric, test, result.verdict, e_value),
             "state": test.to_dict(),
             "time": now,
         }
     )
+    return updated, notice
+
+
+def _baseline(
+    record: ComparisonStatus,
+    test: SequentialRatioTest,
+    champion: ArmReading,
+    challenger: ArmReading,
+    now: datetime,
+) -> ComparisonStatus:
+    """Take each series' values to count from; wait while an arm has no series at all."""
+    arms = (("champion", champion), ("challenger", challenger))
+    missing = [arm for arm, read in arms if not read]
+    if missing:
+        message = (
+            f"waiting for the {' and '.join(missing)}'s first counter series before taking "
+            "the baseline; if this lasts, check that the metric's queries select that "
+            "revision's series"
+        )
+        return record.model_copy(update={"message": message})
+    resumed = " (the judge's evidence so far is kept)" if test.intervals else ""
+    return record.model_copy(
+        update={
+            "champion_series": fold_series({}, champion, test.intervals).series,
+            "challenger_series": fold_series({}, challenger, test.intervals).series,
+            "state": test.to_dict(),
+            "message": f"baseline taken{resumed}; the first increments come next interval",
+            "time": now,
+        }
+    )
+
+
+def _emptied_arm(
+    record: ComparisonStatus, champion: ArmReading, challenger: ArmReading
+) -> str | None:
+    """The arm that read no series although series were seen before (a transient read)."""
+    if record.champion_series and not champion:
+        return "champion"
+    if record.challenger_series and not challenger:
+        return "challenger"
+    return None
 
 
 _VERDICTS = {
@@ -243,28 +388,31 @@ _VERDICTS = {
 }
 
 
-def _test_of(record: ComparisonStatus) -> SequentialRatioTest:
+def _resume(record: ComparisonStatus, now: datetime) -> tuple[SequentialRatioTest, str | None]:
+    """The judge as saved, and a note when it could not simply be resumed.
+
+    Never a silent restart: status written by an operator that kept sums over
+    pods keeps its evidence and counts per series from a new baseline (sums
+    cannot be split into pods exactly: the interval before it is not counted);
+    a state that cannot be read starts the test again, and says so.
+    """
     if record.state is None:
-        return SequentialRatioTest()
+        return SequentialRatioTest(), None
+    since = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        return SequentialRatioTest.from_dict(record.state)
-    except ValueError:
-        return SequentialRatioTest()  # unreadable state: start the test again
-
-
-def _increment(previous: ArmCounts, now: Counter) -> tuple[float, float]:
-    """Counter increments; a counter that went down was reset and counts from zero."""
-    total = now.total - previous.total
-    bad = now.bad - previous.bad
-    total = now.total if total < 0 else total
-    bad = now.bad if bad < 0 else bad
-    total = max(total, 0.0)
-    # Series are scraped at slightly different moments: bad can run ahead of total.
-    return min(max(bad, 0.0), total), total
-
-
-def _arm(counter: Counter) -> ArmCounts:
-    return ArmCounts(bad=max(counter.bad, 0.0), total=max(counter.total, 0.0))
+        test = SequentialRatioTest.from_dict(record.state)
+    except ValueError as error:
+        return SequentialRatioTest(), (
+            f"the judge's saved state could not be read ({error}); the test started again "
+            f"at {since} and the evidence before it was dropped"
+        )
+    if record.champion_series is None or record.challenger_series is None:
+        return test, (
+            f"status from an older operator kept the counters as sums over pods; the judge's "
+            f"evidence ({test.intervals} intervals) is kept and counting per pod starts at "
+            f"{since} (the interval before it is not counted)"
+        )
+    return test, None
 
 
 def _finite(value: float) -> float | None:
@@ -273,19 +421,20 @@ def _finite(value: float) -> float | None:
 
 def _metric_message(
     comparison: Comparison,
+    alpha: float,
     metric: ComparisonMetric,
     test: SequentialRatioTest,
     verdict: ComparisonVerdict,
     e_value: float,
 ) -> str:
-    lower, upper = test.confidence_interval(comparison.alpha)
-    confidence = round(100 * (1 - comparison.alpha))
+    lower, upper = test.confidence_interval(alpha)
+    confidence = f"{100 * (1 - alpha):.4g}"
     direction = "lower" if metric.better is Better.LOWER else "higher"
     seen = (
         f"challenger {_rate(test.challenger.bad, test.challenger.total)}, "
         f"champion {_rate(test.champion.bad, test.champion.total)}; rate ratio "
         f"{test.estimate():.3g} ({confidence}% bounds {lower:.3g}..{upper:.3g}), "
-        f"e-value {e_value:.3g} (decides at {1 / comparison.alpha:.3g})"
+        f"e-value {e_value:.3g} (decides at {1 / alpha:.3g})"
     )
     what = {
         ComparisonVerdict.WORSE: "significantly worse than the champion",
@@ -312,15 +461,18 @@ def _rate(bad: float, total: float) -> str:
 
 
 def _overall(records: list[ComparisonStatus]) -> ComparisonResult:
+    notes = "".join(
+        f"; note on {record.metric}: {record.note}" for record in records if record.note
+    )
     failed = [record for record in records if record.verdict is Verdict.FAIL]
     if failed:
         record = failed[0]
-        return ComparisonResult(Verdict.FAIL, f"metric {record.metric}: {record.message}")
+        return ComparisonResult(Verdict.FAIL, f"metric {record.metric}: {record.message}{notes}")
     if records and all(record.verdict is Verdict.PASS for record in records):
         text = "; ".join(f"{record.metric}: {record.message}" for record in records)
-        return ComparisonResult(Verdict.PASS, f"the challenger won on every metric ({text})")
+        return ComparisonResult(Verdict.PASS, f"the challenger won on every metric ({text}){notes}")
     pending = [record.metric for record in records if record.verdict is not Verdict.PASS]
     return ComparisonResult(
         Verdict.INCONCLUSIVE,
-        f"comparison inconclusive on {', '.join(pending)}",
+        f"comparison inconclusive on {', '.join(pending)}{notes}",
     )

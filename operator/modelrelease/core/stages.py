@@ -188,6 +188,8 @@ def _compare(p: Pass, comparison: Comparison) -> ComparisonResult:
         comparison, p.status.comparison, p.observation.comparison, p.now
     )
     p.status.comparison = records
+    for notice in result.notices:
+        p.event(EventType.WARNING, Reason.COMPARISON_STATE_CARRIED_OVER, notice)
     return result
 
 

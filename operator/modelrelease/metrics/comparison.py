@@ -8,8 +8,15 @@ from collections.abc import Sequence
 
 from modelrelease.analysis.sequential import count_above
 from modelrelease.api.constants import MetricKind
-from modelrelease.core.comparison import ArmQueries, Counter, MetricQueries, MetricReading
-from modelrelease.metrics.provider import MetricsError, MetricsProvider, NoValuesFoundError
+from modelrelease.core.comparison import (
+    ArmQueries,
+    ArmReading,
+    Counter,
+    MetricQueries,
+    MetricReading,
+    series_key,
+)
+from modelrelease.metrics.provider import MetricsError, MetricsProvider
 
 
 class _ReadError(Exception):
@@ -19,7 +26,7 @@ class _ReadError(Exception):
 async def read_comparison(
     provider: MetricsProvider, metrics: Sequence[MetricQueries]
 ) -> dict[str, MetricReading]:
-    """Each metric's raw counters for champion and challenger; never raises."""
+    """Each metric's raw counters per series for champion and challenger; never raises."""
     readings = await asyncio.gather(*(_read_metric(provider, metric) for metric in metrics))
     return {metric.name: reading for metric, reading in zip(metrics, readings, strict=True)}
 
@@ -35,36 +42,37 @@ async def _read_metric(provider: MetricsProvider, metric: MetricQueries) -> Metr
     return MetricReading(champion=champion, challenger=challenger)
 
 
-async def _read_arm(provider: MetricsProvider, metric: MetricQueries, arm: ArmQueries) -> Counter:
+async def _read_arm(
+    provider: MetricsProvider, metric: MetricQueries, arm: ArmQueries
+) -> ArmReading:
+    """One arm's counters by series; a series without a total is not read this time."""
     if metric.kind is MetricKind.RATIO:
         assert arm.bad is not None
         assert arm.total is not None
-        bad, total = await asyncio.gather(
-            _counter(provider, arm.bad), _counter(provider, arm.total)
-        )
-        return Counter(bad=bad, total=total)
+        bad, total = await asyncio.gather(_vector(provider, arm.bad), _vector(provider, arm.total))
+        bad_by_key = {series_key(labels): value for labels, value in bad}
+        return {
+            key: Counter(bad=bad_by_key.get(key), total=value)
+            for key, value in ((series_key(labels), value) for labels, value in total)
+        }
     assert arm.buckets is not None
     assert metric.threshold is not None
-    try:
-        series = await provider.run_vector_query(arm.buckets)
-    except MetricsError as error:
-        raise _ReadError(str(error)) from error
-    buckets = [(_le(labels.get("le")), value) for labels, value in series]
-    if not buckets:
-        return Counter(bad=0.0, total=0.0)  # no event observed yet
-    try:
-        above, total = count_above(buckets, metric.threshold)
-    except ValueError as error:
-        raise _ReadError(f"{arm.buckets}: {error}") from error
-    return Counter(bad=above, total=total)
+    grouped: dict[str, list[tuple[float, float]]] = {}
+    for labels, value in await _vector(provider, arm.buckets):
+        grouped.setdefault(series_key(labels), []).append((_le(labels.get("le")), value))
+    counters = {}
+    for key, buckets in grouped.items():
+        try:
+            above, events = count_above(buckets, metric.threshold)
+        except ValueError as error:
+            raise _ReadError(f"{arm.buckets}: {error}") from error
+        counters[key] = Counter(bad=above, total=events)
+    return counters
 
 
-async def _counter(provider: MetricsProvider, query: str) -> float:
-    """A counter's value; a counter with no series yet is zero (nothing counted)."""
+async def _vector(provider: MetricsProvider, query: str) -> list[tuple[dict[str, str], float]]:
     try:
-        return await provider.run_query(query)
-    except NoValuesFoundError:
-        return 0.0
+        return await provider.run_vector_query(query)
     except MetricsError as error:
         raise _ReadError(str(error)) from error
 
