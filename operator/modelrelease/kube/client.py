@@ -226,28 +226,32 @@ class KubeClient:
         instead of writing over what a later pass wrote. Returns the new version.
         """
         body = {"metadata": {"resourceVersion": resource_version}, "status": status}
-        with _translated(f"write the status of ModelRelease {namespace}/{name}"):
-            response = self._custom.patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL_MODEL_RELEASES,
-                name,
-                body,
-                field_manager=FIELD_MANAGER,
-                _content_type=MERGE_PATCH,
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-        return str(_json(response)["metadata"]["resourceVersion"])
+        return self._patch_release(
+            f"write the status of ModelRelease {namespace}/{name}",
+            self._custom.patch_namespaced_custom_object_status,
+            namespace,
+            name,
+            body,
+        )
 
     def remove_release_annotation(
         self, namespace: str, name: str, key: str, resource_version: str
     ) -> str:
         """Remove one annotation, only if the object is still at ``resource_version``."""
         body = {"metadata": {"resourceVersion": resource_version, "annotations": {key: None}}}
-        with _translated(f"remove annotation {key} of ModelRelease {namespace}/{name}"):
-            response = self._custom.patch_namespaced_custom_object(
+        return self._patch_release(
+            f"remove annotation {key} of ModelRelease {namespace}/{name}",
+            self._custom.patch_namespaced_custom_object,
+            namespace,
+            name,
+            body,
+        )
+
+    def _patch_release(
+        self, what: str, call: Callable[..., Any], namespace: str, name: str, body: Json
+    ) -> str:
+        with _translated(what):
+            response = call(
                 GROUP,
                 VERSION,
                 namespace,
