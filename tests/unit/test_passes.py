@@ -13,6 +13,8 @@ from modelrelease.backoff import Backoff
 from modelrelease.core.conditions import degraded_patch
 from modelrelease.core.needs import needs
 from modelrelease.core.revision import revision_of
+from modelrelease.kube.errors import WriteConflictError
+from modelrelease.routers import router
 
 from tests.unit.test_plan import make_spec
 
@@ -98,3 +100,26 @@ def test_an_unreadable_status_becomes_degraded_and_keeps_other_conditions() -> N
     types = [(c["type"], c["status"]) for c in patch["conditions"]]
     assert types == [("Available", "True"), ("Degraded", "True")]
     assert patch["conditions"][-1]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+
+
+def test_route_writes_retry_conflicts_with_growing_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(router.time, "sleep", pauses.append)
+    calls: list[int] = []
+
+    def conflicting_twice() -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise WriteConflictError("the route changed")
+
+    router.write_with_retries(conflicting_twice)
+    assert len(calls) == 3
+    assert len(pauses) == 2
+    assert pauses[0] < pauses[1] * 2  # grows (with jitter)
+    assert all(pause > 0 for pause in pauses)
+
+    def always() -> None:
+        raise WriteConflictError("the route changed")
+
+    with pytest.raises(WriteConflictError):
+        router.write_with_retries(always)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from modelrelease.core.routes import FULL
-from modelrelease.kube.errors import WriteConflictError
 from modelrelease.routers.router import (
     MirrorUnsupportedError,
     RouteNotFoundError,
     Routes,
     RuleNotFoundError,
+    write_with_retries,
 )
 
 GATEWAY_API = "gatewayAPI"
@@ -29,7 +29,6 @@ VERSION = "v1"
 PLURAL = "httproutes"
 CRD_NAME = f"{PLURAL}.{GROUP}"
 REQUEST_MIRROR = "RequestMirror"
-_WRITE_ATTEMPTS = 4
 
 Json = dict[str, Any]
 
@@ -111,7 +110,7 @@ class GatewayAPIRouter:
         return route
 
     def _update(self, change: Any) -> None:
-        for attempt in range(_WRITE_ATTEMPTS):
+        def write() -> None:
             route = self._read()
             index = self._rule_index(route)
             rule = route["spec"]["rules"][index]
@@ -120,12 +119,9 @@ class GatewayAPIRouter:
                 return
             body = copy.deepcopy(route)
             body["spec"]["rules"][index] = new_rule
-            try:
-                self._store.replace_http_route(self._namespace, self._route_name, body)
-                return
-            except WriteConflictError:
-                if attempt == _WRITE_ATTEMPTS - 1:
-                    raise
+            self._store.replace_http_route(self._namespace, self._route_name, body)
+
+        write_with_retries(write)
 
     def _rule_index(self, route: Json) -> int:
         return choose_rule(route, self._backends, self._rule_name, self._rule_index_spec)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from modelrelease.core.routes import FULL
-from modelrelease.kube.errors import WriteConflictError
 from modelrelease.routers.gatewayapi import Backends
 from modelrelease.routers.router import (
     MirrorUnsupportedError,
@@ -28,6 +27,7 @@ from modelrelease.routers.router import (
     RouterError,
     Routes,
     RuleNotFoundError,
+    write_with_retries,
 )
 
 ISTIO = "istio"
@@ -37,7 +37,6 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 # Newest first: the first one the installed CRD serves is used.
 KNOWN_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 CLUSTER_DOMAIN = "cluster.local"
-_WRITE_ATTEMPTS = 4
 # An HTTP route with one of these answers by itself and has no destinations to weight.
 _NOT_FORWARDING = ("delegate", "redirect", "directResponse")
 _DEPRECATED_MIRROR_PERCENT = ("mirrorPercent", "mirror_percent")
@@ -149,7 +148,7 @@ class IstioRouter:
         return version
 
     def _update(self, change: Callable[[Json], Json]) -> None:
-        for attempt in range(_WRITE_ATTEMPTS):
+        def write() -> None:
             service = self._read()
             index = self._route_index(service)
             route = service["spec"]["http"][index]
@@ -159,14 +158,9 @@ class IstioRouter:
             body = copy.deepcopy(service)
             body["spec"]["http"][index] = new_route
             assert self._version is not None  # set by _read
-            try:
-                self._store.replace_virtual_service(
-                    self._namespace, self._name, self._version, body
-                )
-                return
-            except WriteConflictError:
-                if attempt == _WRITE_ATTEMPTS - 1:
-                    raise
+            self._store.replace_virtual_service(self._namespace, self._name, self._version, body)
+
+        write_with_retries(write)
 
     def _route_index(self, service: Json) -> int:
         return choose_route(service, self._hosts, self._route_name)

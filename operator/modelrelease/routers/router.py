@@ -8,11 +8,15 @@ do Kubernetes I/O and run in a worker thread of the reconcile pass.
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from modelrelease.api.constants import Reason
 from modelrelease.core.observation import Problem
 from modelrelease.core.routes import Routes
+from modelrelease.kube.errors import WriteConflictError
 
 __all__ = [
     "MirrorUnsupportedError",
@@ -21,6 +25,7 @@ __all__ = [
     "RouterError",
     "Routes",
     "router_problem",
+    "write_with_retries",
 ]
 
 
@@ -68,3 +73,24 @@ def router_problem(error: RouterError) -> Problem:
     if isinstance(error, RuleNotFoundError):
         return Problem(Reason.ROUTE_RULE_NOT_FOUND, str(error))
     return Problem(Reason.RECONCILE_ERROR, str(error))
+
+
+WRITE_ATTEMPTS = 4
+RETRY_BASE_SECONDS = 0.1
+
+
+def write_with_retries(write: Callable[[], None], attempts: int = WRITE_ATTEMPTS) -> None:
+    """Run a read-modify-replace ``write`` again when the object changed meanwhile.
+
+    Each retry waits a little longer, with jitter, so two writers (a GitOps
+    sync, another controller) do not collide again in lockstep; the last
+    conflict is raised for the pass to report and back off on.
+    """
+    for attempt in range(attempts):
+        try:
+            write()
+            return
+        except WriteConflictError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(RETRY_BASE_SECONDS * 2**attempt * (0.5 + random.random() / 2))
