@@ -44,6 +44,7 @@ def act(
     deployments: dict[str, DeploymentState],
 ) -> list[Problem]:
     """Apply the decision; return what could not be done, as problems for status."""
+    kube.begin_pass()  # fault injection counts the writes of a pass
     workloads = decision.workloads
     if workloads is not None:
         _grow(kube, owner, spec, workloads, deployments)
@@ -51,6 +52,7 @@ def act(
     problems = _route(router, decision)
     if workloads is not None:
         _shrink(kube, owner, workloads, deployments)
+    kube.end_pass()
     return problems
 
 
