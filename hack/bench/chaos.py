@@ -34,6 +34,7 @@ import argparse
 import itertools
 import json
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -596,7 +597,7 @@ def write_fault_sweeps(chaos: Chaos, modes: list[tuple[str, str]], most: int) ->
     for transition, mode in modes:
         for at in range(1, most + 1):
             run, fired = write_fault(chaos, WriteFault(transition, mode, at))
-            run.final = f"{transition} {mode}={at}: {run.final}"
+            log(f"{transition} {mode}={at}: {run.final}, {len(run.violations)} violation(s)")
             runs.append(run)
             if not fired:
                 log(f"{transition} {mode}={at} did not fire: the transition has fewer writes")
@@ -874,7 +875,8 @@ def summarize(name: str, runs: list[Run]) -> str:
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items())) or "-"
     finals: dict[str, int] = {}
     for run in runs:
-        finals[run.final] = finals.get(run.final, 0) + 1
+        shown = re.sub(r"\(\d+\.\d+\.\d+\)", "(new)", run.final)  # the champion's version
+        finals[shown] = finals.get(shown, 0) + 1
     final = "; ".join(f"{k} x{n}" if n > 1 else k for k, n in finals.items())
     recovery = [s for run in runs for s in run.recovery]
     shown = f"{statistics.median(recovery):.1f} s / {max(recovery):.1f} s" if recovery else "-"
