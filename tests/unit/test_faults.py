@@ -57,11 +57,13 @@ def test_kill_after_write_exits_after_the_nth_write() -> None:
     assert exited.value.args == (KILLED_EXIT_CODE,)
 
 
-def test_kill_before_status_exits_at_the_end_of_a_pass_with_enough_writes() -> None:
+def test_kill_before_status_exits_at_the_end_of_the_nth_pass_that_wrote() -> None:
     faults = _faults("kill-before-status=2")
     faults.begin_pass()
     faults.before_write("only")
-    faults.end_pass()  # one write: not yet
+    faults.end_pass()  # the first writing pass: not yet
+    faults.begin_pass()
+    faults.end_pass()  # no write: not counted
     faults.begin_pass()
     faults.before_write("first")
     faults.before_write("second")

@@ -6,8 +6,9 @@ Off unless ``MODELRELEASE_FAULT_INJECTION`` is set to one of:
   as a rejected or lost API call would;
 - ``kill-after-write=N``: the process exits at once (no clean-up, no status write,
   like SIGKILL) right after the N-th write of a pass;
-- ``kill-before-status=N``: the process exits at the end of the first pass that made
-  at least N writes, so that pass's status write is lost.
+- ``kill-before-status=N``: the process exits at the end of the N-th pass (since it
+  started) that made a write, so that pass's status write is lost; armed just before a
+  transition, N = 1, 2, ... hits each of the transition's passes in turn.
 
 A write is a create, update, scale or delete the operator's Kubernetes client sends
 (the status write is kopf's, after the pass). Counts are per process: use it with one
@@ -49,6 +50,7 @@ class FaultInjection:
     at: int
     exit: Callable[[int], NoReturn] = field(default=_exit, repr=False)
     writes: int = 0
+    writing_passes: int = 0
     fired: bool = False
 
     @classmethod
@@ -87,8 +89,13 @@ class FaultInjection:
             self._die(f"exiting after write {self.writes} of this pass: {what}")
 
     def end_pass(self) -> None:
-        if self.mode is Mode.KILL_BEFORE_STATUS and self.writes >= self.at:
-            self._die(f"exiting after a pass of {self.writes} writes, before its status write")
+        if self.writes:
+            self.writing_passes += 1
+        if self.mode is Mode.KILL_BEFORE_STATUS and self.writing_passes == self.at:
+            self._die(
+                f"exiting after writing pass {self.at} ({self.writes} writes), "
+                "before its status write"
+            )
 
     def _die(self, message: str) -> NoReturn:
         log.critical(f"fault injection: {message}")
