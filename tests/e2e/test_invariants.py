@@ -123,7 +123,7 @@ def test_i1_promotion_survives_a_lost_status_write(
         # write, as with a SIGKILL at the worst moment.
         armed = operator_factory(f"kill-before-status={n}")
 
-        def ended() -> str | None:
+        def ended(armed: Process = armed, version: str = version) -> str | None:
             if not armed.running:
                 return "fired"
             champion = cluster.status().get("champion") or {}
