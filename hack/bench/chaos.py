@@ -192,7 +192,7 @@ class Monitor:
         for entry in stats.get("entrypoints", []):
             if entry["name"] != NAME or entry["namespace"] != self.scenario.namespace:
                 continue
-            for answer in entry["requests"]:
+            for answer in entry.get("unserved", []):
                 if answer["code"] in OUTAGE_CODES:
                     key = (answer["backend"], answer["kind"], int(answer["code"]))
                     counts[key] = counts.get(key, 0) + int(answer["count"])

@@ -76,7 +76,7 @@ def failed_requests(simulator: Simulator) -> dict[str, int]:
     for entry in simulator.stats().get("entrypoints", []):
         if entry["name"] != RELEASE:
             continue
-        for answer in entry["requests"]:
+        for answer in entry.get("unserved", []):
             if answer["code"] in OUTAGE_CODES:
                 key = f"{answer['kind']} to {answer['backend']}: {answer['code']}"
                 failed[key] = failed.get(key, 0) + int(answer["count"])
