@@ -413,6 +413,17 @@ class Chaos:
         result: Manifest = self.wait(done, timeout, f"version {version} to be champion")
         return result
 
+    def wait_outcome(self, version: str, timeout: float = RELEASE_TIMEOUT) -> Manifest:
+        """A final phase with `version` decided (promoted, rolled back or kept out)."""
+
+        def done(status: Manifest) -> Manifest | None:
+            history = status.get("history") or [{}]
+            decided = history[-1].get("modelVersion") == version
+            return status if status.get("phase") in FINAL_PHASES and decided else None
+
+        result: Manifest = self.wait(done, timeout, f"an outcome for version {version}")
+        return result
+
     def wait_final(self, timeout: float = RELEASE_TIMEOUT) -> Manifest:
         def done(status: Manifest) -> Manifest | None:
             return status if status.get("phase") in FINAL_PHASES else None
@@ -540,7 +551,7 @@ def kill_random(chaos: Chaos, kills: int) -> Run:
         time.sleep(chaos.rng.uniform(2.0, 4.0))
         chaos.scenario.start_operator()
         chaos.fault_ended()
-    status, extra = final_or_timeout(chaos, lambda: chaos.wait_champion(version))
+    status, extra = final_or_timeout(chaos, lambda: chaos.wait_outcome(version))
     return chaos.finish(describe_final(status), extra + expect(status, "Succeeded", version))
 
 
@@ -638,7 +649,7 @@ def prometheus_outage(chaos: Chaos, seconds: float, on_error: Manifest | None) -
         status, timeout = final_or_timeout(chaos, chaos.wait_final)
         extra += timeout + expect(status, "RolledBack")
     else:
-        status, timeout = final_or_timeout(chaos, lambda: chaos.wait_champion(version))
+        status, timeout = final_or_timeout(chaos, lambda: chaos.wait_outcome(version))
         extra += timeout + expect(status, "Succeeded", version)
     return chaos.finish(describe_final(status), extra)
 
@@ -665,7 +676,7 @@ def control_plane_restart(chaos: Chaos) -> Run:
         if component == "etcd":  # the API server answers again only once it reconnects
             wait_for(lambda: kubectl("get", "--raw", "/readyz", check=False), 60, "readyz")
         chaos.fault_ended()
-    status, extra = final_or_timeout(chaos, lambda: chaos.wait_champion(version))
+    status, extra = final_or_timeout(chaos, lambda: chaos.wait_outcome(version))
     return chaos.finish(describe_final(status), extra + expect(status, "Succeeded", version))
 
 
@@ -724,7 +735,7 @@ def supersede_at_half(chaos: Chaos) -> Run:
     log(f"applying {newest} at 50%")
     chaos.apply(chaos_release(newest, stages, ready_after="3s"))
     chaos.fault_ended()
-    status, extra = final_or_timeout(chaos, lambda: chaos.wait_champion(newest))
+    status, extra = final_or_timeout(chaos, lambda: chaos.wait_outcome(newest))
     return chaos.finish(describe_final(status), extra + expect(status, "Succeeded", newest))
 
 
@@ -745,7 +756,7 @@ def approval_edit(chaos: Chaos) -> Run:
     chaos.fault_ended()
     time.sleep(15)  # a promotion now would skip the gate: the monitor reports I2
     chaos.approve()
-    status, extra = final_or_timeout(chaos, lambda: chaos.wait_champion(version))
+    status, extra = final_or_timeout(chaos, lambda: chaos.wait_outcome(version))
     return chaos.finish(describe_final(status), extra + expect(status, "Succeeded", version))
 
 
@@ -804,7 +815,7 @@ def route_edit(chaos: Chaos) -> Run:
     except ConditionTimeoutError as error:
         log(f"VIOLATION I8: {error}")
         extra.append(Violation("I8", time.time(), str(error)))
-    status, timeout = final_or_timeout(chaos, lambda: chaos.wait_champion(version))
+    status, timeout = final_or_timeout(chaos, lambda: chaos.wait_outcome(version))
     return chaos.finish(
         describe_final(status), extra + timeout + expect(status, "Succeeded", version)
     )
