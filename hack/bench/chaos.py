@@ -777,6 +777,7 @@ def delete_mid_canary(chaos: Chaos) -> Run:
     started = time.time()
     kubectl("delete", "modelrelease", NAME, "-n", chaos.scenario.namespace, "--timeout=60s")
     chaos.recovery.append(time.time() - started)
+    chaos.faults += 1
     time.sleep(10)  # owned Services and Deployments are garbage-collected meanwhile
     route = json.loads(kubectl("get", "httproute", NAME, "-n", chaos.scenario.namespace,
                                "-o", "json"))  # fmt: skip
