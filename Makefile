@@ -57,6 +57,11 @@ test-cluster: tools ## tests against the local control plane and Prometheus
 
 test: lint verify-crds unit test-cluster ## everything the project checks (what CI runs)
 
+# --- benchmarks -------------------------------------------------------------
+.PHONY: chaos
+chaos: tools ## the chaos suite: releases under faults, invariants checked (~20 min; CHAOS_ARGS=--quick)
+	hack/with-cluster.sh $(PY) hack/bench/chaos.py $(CHAOS_ARGS)
+
 # --- demo -----------------------------------------------------------------
 .PHONY: demo demo-down
 demo: cluster-up ## bring everything up and show a promotion and a rollback

@@ -5,6 +5,9 @@
 #   hack/local-cluster.sh down     stop exactly what `up` started and remove the state
 #   hack/local-cluster.sh status   say what runs; exit 0 only when all of it does
 #   hack/local-cluster.sh env      print `export KUBECONFIG=...` for your shell
+#   hack/local-cluster.sh stop COMPONENT | start COMPONENT | restart COMPONENT
+#                                  one component of a running cluster (the chaos suite's
+#                                  outages); its state (etcd data, Prometheus TSDB) is kept
 #
 # Components: etcd, kube-apiserver (RBAC, service-account tokens),
 # kube-controller-manager, kube-scheduler (all built by hack/tools.sh), kwok
@@ -314,17 +317,50 @@ all_alive() {
   for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done
 }
 
+stop_component() {
+  # stop_component NAME: SIGTERM, then SIGKILL if it lingers; waited for
+  local c="$1" pid
+  pid="$(pid_of "$c" 2>/dev/null)" || return 0
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+    wait_exit "$pid" 15 || { kill -9 "$pid" 2>/dev/null; wait_exit "$pid" 5 || true; }
+  fi
+  rm -f "$PIDS/$c.pid"
+}
+
+start_component() {
+  case "$1" in
+    etcd) start_etcd ;;
+    kube-apiserver) start_apiserver ;;
+    kube-controller-manager) start_controller_manager ;;
+    kube-scheduler) start_scheduler ;;
+    kwok) start_kwok ;;
+    prometheus) start_prometheus ;;
+  esac
+}
+
+cmd_component() {
+  # cmd_component stop|start|restart NAME
+  local action="$1" name="${2:-}"
+  [[ " ${COMPONENTS[*]} " == *" $name "* ]] ||
+    die "usage: $0 $action COMPONENT, one of: ${COMPONENTS[*]}"
+  [ -d "$PIDS" ] || die "no cluster in $STATE: run '$0 up' first"
+  if [ "$action" != start ]; then
+    log "stopping $name"
+    stop_component "$name"
+  fi
+  if [ "$action" != stop ]; then
+    alive "$name" && { log "$name already runs"; return 0; }
+    log "starting $name"
+    start_component "$name"
+  fi
+}
+
 stop_processes() {
   # Reverse start order; each gets SIGTERM, then SIGKILL if it lingers, and is
   # waited for, so a port is free again when this returns.
-  local c pid i
+  local i
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    c="${COMPONENTS[$i]}"
-    pid="$(pid_of "$c" 2>/dev/null)" || continue
-    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
-      wait_exit "$pid" 15 || { kill -9 "$pid" 2>/dev/null; wait_exit "$pid" 5 || true; }
-    fi
-    rm -f "$PIDS/$c.pid"
+    stop_component "${COMPONENTS[$i]}"
   done
 }
 
@@ -395,5 +431,6 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  stop | start | restart) cmd_component "$1" "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|env|stop|start|restart [COMPONENT]" >&2; exit 2 ;;
 esac

@@ -30,6 +30,8 @@ KUBECONFIG = str(STATE / "kubeconfig")
 PROMETHEUS = f"http://127.0.0.1:{os.environ.get('PROMETHEUS_PORT', '19090')}"
 BEHAVIOUR = "simulator.modelrelease.dev/behaviour"
 RATE = "simulator.modelrelease.dev/rate"
+READY_AFTER = "simulator.modelrelease.dev/ready-after"
+FAULT_INJECTION = "MODELRELEASE_FAULT_INJECTION"  # see operator/modelrelease/kube/faults.py
 REVISION_SELECTOR = 'namespace="{{namespace}}",revision="{{revision}}"'
 
 Manifest = dict[str, Any]
@@ -181,7 +183,7 @@ class Scenario:
     def stats_file(self) -> Path:
         return self.folder / "stats.json"
 
-    def start(self, process: str, command: list[str]) -> None:
+    def start(self, process: str, command: list[str], env: dict[str, str] | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         log = (self.folder / f"{process}.log").open("a")
         child = subprocess.Popen(
@@ -190,23 +192,43 @@ class Scenario:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "KUBECONFIG": KUBECONFIG},
+            env={**os.environ, "KUBECONFIG": KUBECONFIG, "PYTHONUNBUFFERED": "1", **(env or {})},
             cwd=ROOT,
         )
         (self.folder / f"{process}.pid").write_text(str(child.pid))
 
+    def start_operator(self, faults: str = "", reconcile_interval: float = 1.0) -> None:
+        """The operator for this namespace; `faults` sets its fault-injection mode."""
+        self.start(
+            "operator",
+            [sys.executable, "-m", "modelrelease", "--namespace", self.namespace,
+             "--liveness", "", "--reconcile-interval", str(reconcile_interval)],
+            {FAULT_INJECTION: faults} if faults else {FAULT_INJECTION: ""},
+        )  # fmt: skip
+
+    def running(self, process: str) -> bool:
+        pid_file = self.folder / f"{process}.pid"
+        return pid_file.exists() and _alive(int(pid_file.read_text()))
+
+    def stop(self, process: str, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Stop one process (SIGKILL: no clean-up at all) and wait until it is gone."""
+        pid_file = self.folder / f"{process}.pid"
+        if not pid_file.exists():
+            return
+        pid = int(pid_file.read_text())
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        pid_file.unlink()
+
     def stop_processes(self) -> None:
         for pid_file in sorted(self.folder.glob("*.pid")):
-            pid = int(pid_file.read_text())
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and _alive(pid):
-                time.sleep(0.1)
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-            pid_file.unlink()
+            self.stop(pid_file.stem)
 
     def up(self, reconcile_interval: float = 1.0) -> None:
         """CRDs, built-in templates, the namespace, a fresh simulator and operator, the route."""
@@ -221,19 +243,15 @@ class Scenario:
         )
         self._fresh_namespace()
         self.stop_processes()
-        python = sys.executable
-        self.start(
-            "operator",
-            [python, "-m", "modelrelease", "--namespace", self.namespace, "--liveness", "",
-             "--reconcile-interval", str(reconcile_interval)],
-        )  # fmt: skip
+        self.start_operator(reconcile_interval=reconcile_interval)
         # A release left by an earlier run is finalized by the fresh operator.
         kubectl("delete", "mrel", "--all", "-n", self.namespace, "--wait=true", "--timeout=60s")
         if self.stats_file.exists():
             self.stats_file.unlink()
         self.start(
             "simulator",
-            [python, "-m", "hack.simulator", "--namespace", self.namespace,
+            [sys.executable, "-m", "hack.simulator", "--namespace", self.namespace,
+             "--kubeconfig", KUBECONFIG, "--targets-dir", str(STATE / "prometheus" / "targets"),
              "--stats-file", str(self.stats_file), "--seed", str(self.seed)],
         )  # fmt: skip
         apply(http_route(self.namespace, self.name, self.rate))

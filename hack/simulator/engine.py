@@ -207,7 +207,7 @@ class TrafficEngine:
             return
         backend = choose_backend(table.backends, self.rng)
         if backend is None:
-            self.counts.count_routed(table.entry, "", USER, STATUS_INVALID_BACKEND)
+            self.counts.count_routed(table.entry, "", USER, STATUS_INVALID_BACKEND, unserved=True)
         else:
             self._send(table.entry, backend.target, backend.label, USER, at)
         mirrors = table.mirrors + (backend.mirrors if backend is not None else ())
@@ -225,11 +225,11 @@ class TrafficEngine:
                     " with 500",
                     logging.WARNING,
                 )
-            self.counts.count_routed(entry, label, kind, STATUS_INVALID_BACKEND)
+            self.counts.count_routed(entry, label, kind, STATUS_INVALID_BACKEND, unserved=True)
             return
         ready = self._endpoints[target]
         if not ready:
-            self.counts.count_routed(entry, label, kind, STATUS_NO_ENDPOINTS)
+            self.counts.count_routed(entry, label, kind, STATUS_NO_ENDPOINTS, unserved=True)
             return
         pod = ready[self.rng.randrange(len(ready))]
         state = self.pods[pod.uid]

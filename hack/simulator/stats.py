@@ -45,6 +45,8 @@ class RequestCounts:
 
     served: dict[tuple[RevisionKey, str, str], int] = field(default_factory=dict)
     routed: dict[tuple[EntryPoint, str, str, int], int] = field(default_factory=dict)
+    # The subset of `routed` that no pod saw: no ready pod (503), no such Service (500).
+    unserved: dict[tuple[EntryPoint, str, str, int], int] = field(default_factory=dict)
     # When each (revision, kind, outcome) was first and last served (Unix seconds).
     first_at: dict[tuple[RevisionKey, str, str], float] = field(default_factory=dict)
     last_at: dict[tuple[RevisionKey, str, str], float] = field(default_factory=dict)
@@ -58,9 +60,13 @@ class RequestCounts:
             self.first_at.setdefault(key, at)
             self.last_at[key] = at
 
-    def count_routed(self, entry: EntryPoint, backend: str, kind: str, code: int) -> None:
+    def count_routed(
+        self, entry: EntryPoint, backend: str, kind: str, code: int, unserved: bool = False
+    ) -> None:
         key = (entry, backend, kind, code)
         self.routed[key] = self.routed.get(key, 0) + 1
+        if unserved:
+            self.unserved[key] = self.unserved.get(key, 0) + 1
 
     def served_total(self, revision: RevisionKey, kind: str = USER) -> int:
         return sum(self.served.get((revision, kind, outcome), 0) for outcome in (SUCCESS, ERROR))
@@ -111,6 +117,11 @@ def snapshot(
             for (e, backend, kind, code), count in sorted(counts.routed.items())
             if e == entry
         ]
+        unserved = [
+            {"backend": backend, "kind": kind, "code": code, "count": count}
+            for (e, backend, kind, code), count in sorted(counts.unserved.items())
+            if e == entry
+        ]
         entry_rows.append(
             {
                 "namespace": entry.namespace,
@@ -118,6 +129,7 @@ def snapshot(
                 "name": entry.name,
                 "rate": rates.get(entry, 0.0),
                 "requests": answers,
+                "unserved": unserved,
             }
         )
     return {

@@ -224,3 +224,17 @@ def test_command_line_defaults() -> None:
     assert args.targets_dir.parts[-3:] == (".local-cluster", "prometheus", "targets")
     with pytest.raises(SystemExit):
         parse_args(["--tick", "0"])
+
+
+def test_requests_no_pod_saw_are_reported_apart_from_pod_errors() -> None:
+    counts = RequestCounts()
+    entry = EntryPoint("HTTPRoute", "llm", "chat")
+    counts.count_routed(entry, "chat-canary", "user", 500)  # a pod answered 500
+    counts.count_routed(entry, "chat-canary", "user", 503, unserved=True)  # no ready pod
+    counts.count_routed(entry, "chat-gone", "mirror", 500, unserved=True)  # no such Service
+    [row] = snapshot(counts, [], {entry: 1.0}, "sim", 0.0, 1.0)["entrypoints"]
+    assert len(row["requests"]) == 3
+    assert row["unserved"] == [
+        {"backend": "chat-canary", "kind": "user", "code": 503, "count": 1},
+        {"backend": "chat-gone", "kind": "mirror", "code": 500, "count": 1},
+    ]

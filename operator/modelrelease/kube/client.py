@@ -28,6 +28,7 @@ from modelrelease.api.constants import (
     VERSION,
 )
 from modelrelease.kube.errors import ForbiddenError, KubeError, WriteConflictError
+from modelrelease.kube.faults import FaultInjection
 from modelrelease.routers import gatewayapi, istio
 
 Json = dict[str, Any]
@@ -96,11 +97,28 @@ def _release_selector(release: str) -> str:
 class KubeClient:
     """Typed-at-the-edge access to the objects the operator reads and writes."""
 
-    def __init__(self, api_client: client.ApiClient):
+    def __init__(self, api_client: client.ApiClient, faults: FaultInjection | None = None) -> None:
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
         self._extensions = client.ApiextensionsV1Api(api_client)
+        self._faults = faults if faults is not None else FaultInjection.from_env()
+
+    # --- pass boundaries (fault injection for the chaos suite; no-ops otherwise) ---
+
+    def begin_pass(self) -> None:
+        if self._faults is not None:
+            self._faults.begin_pass()
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[None]:
+        """One write: translated errors, and the injected fault when one is configured."""
+        if self._faults is not None:
+            self._faults.before_write(what)
+        with _translated(what):
+            yield
+        if self._faults is not None:
+            self._faults.after_write(what)
 
     # --- generic helpers ------------------------------------------------------
 
@@ -154,7 +172,7 @@ class KubeClient:
     def _apply(self, kind: str, patch: Callable[..., Any], manifest: Json) -> None:
         """Server-side apply of an owned object, taking over fields others hold."""
         meta = manifest["metadata"]
-        with _translated(f"apply {kind} {meta['namespace']}/{meta['name']}"):
+        with self._write(f"apply {kind} {meta['namespace']}/{meta['name']}"):
             patch(
                 meta["name"],
                 meta["namespace"],
@@ -168,7 +186,7 @@ class KubeClient:
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         """Set ``spec.replicas`` alone (the Deployment's template is left untouched)."""
-        with _translated(f"scale Deployment {namespace}/{name} to {replicas}"):
+        with self._write(f"scale Deployment {namespace}/{name} to {replicas}"):
             self._apps.patch_namespaced_deployment(
                 name,
                 namespace,
@@ -181,7 +199,7 @@ class KubeClient:
 
     def delete_deployment(self, namespace: str, name: str) -> None:
         try:
-            with _translated(f"delete Deployment {namespace}/{name}"):
+            with self._write(f"delete Deployment {namespace}/{name}"):
                 self._apps.delete_namespaced_deployment(
                     name,
                     namespace,
@@ -226,6 +244,8 @@ class KubeClient:
         instead of writing over what a later pass wrote. Returns the new version.
         """
         body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        if self._faults is not None:
+            self._faults.before_status()
         return self._patch_release(
             f"write the status of ModelRelease {namespace}/{name}",
             self._custom.patch_namespaced_custom_object_status,
@@ -250,7 +270,7 @@ class KubeClient:
     def _patch_release(
         self, what: str, call: Callable[..., Any], namespace: str, name: str, body: Json
     ) -> str:
-        with _translated(what):
+        with self._write(what):
             response = call(
                 GROUP,
                 VERSION,
@@ -354,7 +374,7 @@ class KubeClient:
     ) -> Json:
         """Replace a custom object (an update that fails on a stale resourceVersion)."""
         group, version, plural = resource
-        with _translated(what):
+        with self._write(what):
             response = self._custom.replace_namespaced_custom_object(
                 group,
                 version,
