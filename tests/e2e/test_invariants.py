@@ -1,8 +1,8 @@
 """The safety invariants, one cheap end-to-end check each (the chaos suite,
 ``make chaos``, checks them at length under random faults).
 
-- I1 no outage by routing: the operator dies right after a promotion pass, before
-  its status write (fault injection); no request may fail and the release completes.
+- I1 no outage by routing: the operator dies at each write of the promotion in turn
+  (fault injection); no request may fail and the release completes.
 - I1 again: a new version applied while the challenger holds 50%.
 - I2 no promotion without every gate: a stage before the approval gate is removed
   while the release waits there; it must still wait for the approval.
@@ -106,10 +106,13 @@ def _at_step(cluster: Cluster, weight: int, timeout: float = 90) -> None:
     wait_for(probe, timeout, f"the canary step at {weight}%")
 
 
-def test_i1_promotion_survives_a_lost_status_write(
-    cluster: Cluster, operator_factory: Any, simulator: Simulator
+@pytest.mark.parametrize("fault", ["kill-before-status", "kill-after-write"])
+def test_i1_promotion_survives_a_crash_at_every_write(
+    cluster: Cluster, operator_factory: Any, simulator: Simulator, fault: str
 ) -> None:
-    """Each pass of the promotion in turn loses its status write (N = 1, 2, ...)."""
+    """The operator dies before the status write of each pass of the promotion in turn
+    (kill-before-status=N), or after the N-th write of a pass (kill-after-write=N: the
+    status write is the first, the cluster writes follow), for N = 1, 2, ..."""
     operator = operator_factory()
     cluster.apply(http_route(), slow_release("1", [(50, "3s")]))
     _champion(cluster, "1")
@@ -121,7 +124,7 @@ def test_i1_promotion_survives_a_lost_status_write(
         operator.stop()
         # Armed just before the promotion: its n-th writing pass dies before the status
         # write, as with a SIGKILL at the worst moment.
-        armed = operator_factory(f"kill-before-status={n}")
+        armed = operator_factory(f"{fault}={n}")
 
         def ended(armed: Process = armed, version: str = version) -> str | None:
             if not armed.running:
@@ -136,7 +139,7 @@ def test_i1_promotion_survives_a_lost_status_write(
         wait_champion_version(cluster, version, 120)
         time.sleep(2)  # the simulator's stats lag up to a second
         assert failed_requests(simulator) == before, (
-            f"requests failed when writing pass {n} of the promotion lost its status write"
+            f"requests failed when the operator died at {fault}={n} during the promotion"
         )
         assert cluster.weights() == (100, 0)
         if outcome == "promoted":
