@@ -503,3 +503,12 @@ def wait_champion_version(cluster: Cluster, version: str, timeout: float) -> dic
         return status if champion.get("modelVersion") == version and ready and succeeded else None
 
     return wait_for(probe, timeout, f"version {version} to be the ready champion")
+
+
+def wait_weights(cluster: Cluster, expected: tuple[int, int], timeout: float = 15) -> None:
+    """Wait for the route's (stable, canary) weights.
+
+    A pass writes its status before it acts on it (crash safety), so the route
+    follows a status change by the few milliseconds of the pass's writes.
+    """
+    wait_for(lambda: cluster.weights() == expected, timeout, f"the route at {expected}")

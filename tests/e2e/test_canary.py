@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     ttft_slo,
     wait_champion_version,
     wait_phase,
+    wait_weights,
 )
 from tests.waiting import wait_for
 
@@ -89,7 +90,7 @@ def test_healthy_challenger_is_promoted_with_route_weights_matching_each_step(
     }
     after = cluster.route()
     assert after["spec"]["rules"][0] == before["spec"]["rules"][0]
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
     assert len(cluster.deployments()) == 2  # version 1 kept at zero for a quick way back
     cluster.wait_events("Promoted")
 
@@ -132,7 +133,7 @@ def test_challenger_with_errors_is_rolled_back_within_the_budget(
         f"bad version served {simulator.served(revision)} user requests"
     )
     assert took <= budget
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
     assert status["champion"]["modelVersion"] == "1"
     assert status["rejectedRevision"] == revision
     cluster.wait_events("RolledBack")
@@ -184,7 +185,7 @@ def test_challenger_with_slow_first_tokens_is_rolled_back(
     ttft = next(check for check in status["checks"] if check["name"] == "ttft-p95")
     assert ttft["verdict"] == "Fail"
     assert ttft["value"] > 0.5
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
 
 
 def test_unreachable_prometheus_promotes_nothing_and_rolls_back_by_default(
@@ -215,7 +216,7 @@ def test_unreachable_prometheus_promotes_nothing_and_rolls_back_by_default(
     assert "errorSince" in check
     assert "could not reach Prometheus" in check["message"]
     assert status["champion"]["modelVersion"] == "1"
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
 
 
 def test_new_version_during_a_canary_aborts_it_and_starts_again(
@@ -309,7 +310,7 @@ def test_challenger_that_never_gets_ready_is_rolled_back_at_its_deadline(
     entry = status["history"][-1]
     assert entry["reason"] == "ProgressDeadlineExceeded", entry["message"]
     assert "progressDeadline 8s" in entry["message"]
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
 
 
 def test_missing_route_holds_everything_until_it_exists(
@@ -329,7 +330,7 @@ def test_missing_route_holds_everything_until_it_exists(
     assert cluster.deployments() == []
     cluster.apply(http_route(rate=None))
     wait_champion_version(cluster, "1", 90)
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
     degraded = cluster.condition("Degraded")
     assert degraded is not None
     assert degraded["status"] == "False"

@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     model_release,
     wait_champion_version,
     wait_phase,
+    wait_weights,
 )
 from tests.waiting import wait_for
 
@@ -208,7 +209,7 @@ def test_crash_looping_challenger_is_rolled_back_within_seconds(
     degraded = cluster.condition("Degraded")
     assert degraded is not None
     assert degraded["reason"] == "CrashLooping"
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
 
 
 def test_challenger_larger_than_any_node_is_rolled_back_at_once(
@@ -230,4 +231,4 @@ def test_challenger_larger_than_any_node_is_rolled_back_at_once(
     assert entry["reason"] == "InsufficientGPU"
     assert f"each challenger pod asks for 64 {GPU}" in entry["message"]
     assert "the largest node matching the template has 4 allocatable" in entry["message"]
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))

@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     http_route,
     model_release,
     wait_champion_version,
+    wait_weights,
 )
 from tests.waiting import wait_for
 
@@ -146,7 +147,7 @@ def test_challenger_with_twice_the_error_ratio_is_rolled_back(
     assert last["reason"] == "ComparisonLost"
     assert status["champion"]["revision"] == champion
     assert status["phase"] == "RolledBack"
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
     degraded = cluster.condition("Degraded")
     assert degraded is not None
     assert degraded["status"] == "True"
@@ -167,7 +168,7 @@ def test_identical_challenger_keeps_the_champion_at_max_duration(
     assert last["reason"] == "ComparisonInconclusive"
     assert status["champion"]["revision"] == champion
     assert ended >= 20, f"ended {ended:.3f}s after the bake-off's clock started: {last}"
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
 
     def not_degraded() -> bool:
         degraded = cluster.condition("Degraded")

@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     http_route,
     model_release,
     wait_champion_version,
+    wait_weights,
 )
 from tests.waiting import wait_for
 
@@ -139,7 +140,7 @@ def test_webhook_answering_500_rolls_back(
     assert last["reason"] == "WebhookFailed"
     assert "HTTP 500" in last["message"]
     assert status["champion"]["revision"] == champion
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
     body = gate.bodies[0]
     assert body["namespace"] == cluster.namespace
     assert body["name"] == RELEASE

@@ -29,6 +29,7 @@ from tests.e2e.conftest import (
     http_route,
     model_release,
     wait_champion_version,
+    wait_weights,
 )
 from tests.waiting import wait_for
 
@@ -141,7 +142,7 @@ def test_i1_promotion_survives_a_crash_at_every_write(
         assert failed_requests(simulator) == before, (
             f"requests failed when the operator died at {fault}={n} during the promotion"
         )
-        assert cluster.weights() == (100, 0)
+        wait_weights(cluster, (100, 0))
         if outcome == "promoted":
             return  # the promotion has fewer than n writing passes: all were covered
     pytest.fail(f"the promotion took more than {MAX_PROMOTION_PASSES} writing passes")

@@ -14,6 +14,7 @@ from tests.e2e.conftest import (
     http_route,
     model_release,
     wait_champion_version,
+    wait_weights,
 )
 from tests.waiting import wait_for
 
@@ -127,5 +128,5 @@ def test_shadow_comparison_lost_rolls_back_and_removes_the_mirror(
     assert "mirrored traffic" in last["message"]
     assert status["champion"]["revision"] == champion
     wait_for(lambda: not mirror_filters(cluster), 10, "the mirror filter to be removed")
-    assert cluster.weights() == (100, 0)
+    wait_weights(cluster, (100, 0))
     print(f"rolled back: {last['message']}")
