@@ -84,6 +84,21 @@ def failed_requests(simulator: Simulator) -> dict[str, int]:
     return failed
 
 
+def settled_failures(simulator: Simulator) -> dict[str, int]:
+    """:func:`failed_requests` once the stats file has caught up with now.
+
+    The simulator rewrites its stats every second; a reading taken right after an
+    event may still miss requests answered just before it.
+    """
+    now = time.time()
+    wait_for(
+        lambda: float(simulator.stats().get("time", 0)) > now + 1,
+        10,
+        "the simulator's stats to catch up",
+    )
+    return failed_requests(simulator)
+
+
 def slow_release(version: str, steps: list[tuple[int, str]], **extra: Any) -> dict[str, Any]:
     """Pods Ready a few seconds after they start, as a model loads (where supported)."""
     release = model_release(version, steps=steps, **extra)
@@ -117,7 +132,7 @@ def test_i1_promotion_survives_a_crash_at_every_write(
     operator = operator_factory()
     cluster.apply(http_route(), slow_release("1", [(50, "3s")]))
     _champion(cluster, "1")
-    before = failed_requests(simulator)
+    before = settled_failures(simulator)
     for n in range(1, MAX_PROMOTION_PASSES + 1):
         version = str(n + 1)
         cluster.apply(slow_release(version, [(50, "3s")]))
@@ -138,8 +153,7 @@ def test_i1_promotion_survives_a_crash_at_every_write(
             armed.stop()
         operator = operator_factory()
         wait_champion_version(cluster, version, 120)
-        time.sleep(2)  # the simulator's stats lag up to a second
-        assert failed_requests(simulator) == before, (
+        assert settled_failures(simulator) == before, (
             f"requests failed when the operator died at {fault}={n} during the promotion"
         )
         wait_weights(cluster, (100, 0))
@@ -154,13 +168,12 @@ def test_i1_new_version_at_half_never_routes_to_a_service_without_pods(
     steps = [(20, "3s"), (50, "20s")]
     cluster.apply(http_route(), slow_release("1", steps))
     _champion(cluster, "1")
-    before = failed_requests(simulator)
+    before = settled_failures(simulator)
     cluster.apply(slow_release("2", steps))
     _at_step(cluster, 50)
     cluster.apply(slow_release("3", steps))
     wait_champion_version(cluster, "3", 150)
-    time.sleep(2)
-    assert failed_requests(simulator) == before, "requests failed during the supersede"
+    assert settled_failures(simulator) == before, "requests failed during the supersede"
 
 
 def test_i2_removing_a_stage_at_the_approval_gate_does_not_promote(
