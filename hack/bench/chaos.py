@@ -150,6 +150,7 @@ class Monitor:
 
     # lifecycle
     def start(self) -> Monitor:
+        self._wait_for_fresh_stats()
         self._baseline = self._outage_counts()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -160,6 +161,7 @@ class Monitor:
             self._stop.set()
             if self._thread is not None:
                 self._thread.join(timeout=10)
+            self._wait_for_fresh_stats()
             self._simulator_check()
             self._monotonic_check()
         return self.violations
@@ -181,6 +183,19 @@ class Monitor:
         log(f"VIOLATION {invariant}: {detail}")
 
     # I1 from the simulator's counts
+    def _wait_for_fresh_stats(self, timeout: float = 10.0) -> None:
+        """Until the stats file holds a snapshot taken after now (it is rewritten every
+        second), so requests answered just before the baseline are in it."""
+        now = time.time()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if float(read_stats(self.scenario.stats_file).get("time", 0)) > now + 1:
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+
     def _outage_counts(self) -> dict[tuple[str, str, int], int]:
         path = self.scenario.stats_file
         if not path.exists():
