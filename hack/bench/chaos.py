@@ -607,6 +607,12 @@ def write_fault(chaos: Chaos, fault: WriteFault) -> tuple[Run, bool]:
         if chaos.status().get("phase") in FINAL_PHASES:
             break
         time.sleep(0.1)
+    if not fired and "fault injection: exiting" in chaos.operator_log()[marker:]:
+        # It died in the pass that also wrote the final phase (status comes first).
+        fired = True
+        log(f"{fault}: operator exited by fault injection, after the final status")
+        chaos.scenario.start_operator()
+        chaos.fault_ended()
     expected = "RolledBack" if bad else "Succeeded"
     status, extra = final_or_timeout(chaos, chaos.wait_final)
     if chaos.scenario.running("operator") and not fired:
