@@ -42,6 +42,7 @@ from modelrelease.core.context import FULL, Pass
 from modelrelease.core.decision import EventType
 from modelrelease.core.gate import gate_seed
 from modelrelease.core.redaction import redact_url
+from modelrelease.core.routes import Routes
 from modelrelease.core.slos import ResolvedSLO, effective_measurement, outage_policy
 from modelrelease.core.transitions import (
     abort,
@@ -52,7 +53,6 @@ from modelrelease.core.transitions import (
     rollback,
 )
 from modelrelease.gates.webhook import GateLimits, GateProgress, GateVerdict, decide
-from modelrelease.routers.router import Routes
 
 StageHandler = Callable[[Pass, Stage, CurrentStage], None]
 
