@@ -13,11 +13,12 @@ from modelrelease.api.constants import Action, CapacityMode, Phase
 from modelrelease.core.capacity import (
     ReplicaPlan,
     replica_plan,
+    replicas_for_weight,
     weight_plan,
     while_loading,
 )
 from modelrelease.core.observation import Observation, Problem
-from modelrelease.routers.meshless import replicas_for_weight, routes_from_ready
+from modelrelease.routers.meshless import routes_from_ready
 
 from tests.unit.test_plan import World, make_spec
 
@@ -160,3 +161,46 @@ def test_meshless_champion_keeps_serving_while_the_challenger_loads() -> None:
         )
     )
     assert _sizes(world, champion, challenger) == (3, 1)
+
+
+@pytest.mark.parametrize(
+    ("total", "weight", "expected"),
+    [
+        (4, 0, (4, 0)),
+        (4, 5, (3, 1)),  # a non-zero weight gets a pod
+        (4, 25, (3, 1)),
+        (4, 50, (2, 2)),
+        (4, 90, (1, 3)),  # below 100 keeps a stable pod
+        (4, 100, (0, 4)),
+        (10, 10, (9, 1)),
+        (10, 35, (7, 3)),
+        (1, 50, (0, 1)),
+        (1, 0, (1, 0)),
+        (0, 50, (0, 0)),
+    ],
+)
+def test_replicas_for_weight(total: int, weight: int, expected: tuple[int, int]) -> None:
+    assert replicas_for_weight(total, weight) == expected
+
+
+@given(total=st.integers(0, 200), weight=st.integers(0, 100))
+def test_replicas_for_weight_properties(total: int, weight: int) -> None:
+    stable, canary = replicas_for_weight(total, weight)
+    assert stable + canary == total
+    assert stable >= 0
+    assert canary >= 0
+    if weight > 0 and total >= 1:
+        assert canary >= 1
+    if weight < 100 and total >= 2:
+        assert stable >= 1
+    if weight == 0:
+        assert canary == 0
+    if 0 < weight < 100 and total >= 2:
+        # Within one pod of the exact split, unless a floor of one pod moved it.
+        assert abs(canary - total * weight / 100) <= 1
+
+
+@given(total=st.integers(0, 50), low=st.integers(0, 100), high=st.integers(0, 100))
+def test_replicas_for_weight_is_monotonic(total: int, low: int, high: int) -> None:
+    low, high = min(low, high), max(low, high)
+    assert replicas_for_weight(total, low)[1] <= replicas_for_weight(total, high)[1]

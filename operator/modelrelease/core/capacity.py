@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from modelrelease.api.constants import CapacityMode
 from modelrelease.core.routes import FULL
-from modelrelease.routers.meshless import replicas_for_weight
 
 
 @dataclass(frozen=True)
@@ -82,3 +81,28 @@ def while_loading(
 def steady(replicas: int) -> ReplicaPlan:
     """No challenger: the champion at full size."""
     return ReplicaPlan(champion=replicas, challenger=0)
+
+
+def replicas_for_weight(total_replicas: int, canary_weight: int) -> tuple[int, int]:
+    """``(stable, canary)`` replicas that give the canary ``canary_weight`` % of requests.
+
+    Behind one Service, a revision's share of requests is its share of ready
+    pods, so weights come in steps of ``100 / total_replicas``. A non-zero
+    weight gets at least one canary pod; a weight below 100 keeps at least one
+    stable pod when there are two or more in all. Halves round down, towards
+    less exposure of the challenger.
+    """
+    total = max(0, total_replicas)
+    if canary_weight <= 0 or total == 0:
+        return total, 0
+    if canary_weight >= FULL:
+        return 0, total
+    canary = max(1, round_half_down(total * canary_weight, FULL))
+    if total >= 2:
+        canary = min(canary, total - 1)
+    return total - canary, canary
+
+
+def round_half_down(numerator: int, denominator: int) -> int:
+    """``numerator / denominator`` to the nearest integer, ties down (exact, no floats)."""
+    return (2 * numerator + denominator - 1) // (2 * denominator)

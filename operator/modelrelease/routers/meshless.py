@@ -5,7 +5,7 @@ each revision a plain Service balances over. The operator owns a Service
 named after the release that selects its pods by the release label alone, so
 champion and challenger pods are both endpoints and each revision's share of
 requests is its share of ready pods. Weights are therefore set by scaling
-(``replicas_for_weight``, which the replica plan calls), not by this router:
+(``core.capacity.replicas_for_weight``, which the replica plan calls), not by this router:
 ``set_routes`` only makes sure the Service exists and refuses what cannot be
 done (mirroring). ``get_routes`` reports the effective shares from the ready
 pods of the revisions that ``<release>-stable`` and ``<release>-canary`` select.
@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from modelrelease.api.constants import LABEL_RELEASE, LABEL_REVISION, RouterType
+from modelrelease.core.capacity import round_half_down
 from modelrelease.core.manifests import (
     ANNOTATION_MANIFEST_HASH,
     CANARY,
@@ -118,26 +119,6 @@ class MeshlessRouter:
 # --- pure helpers (unit-tested) ----------------------------------------------
 
 
-def replicas_for_weight(total_replicas: int, canary_weight: int) -> tuple[int, int]:
-    """``(stable, canary)`` replicas that give the canary ``canary_weight`` % of requests.
-
-    Behind one Service, a revision's share of requests is its share of ready
-    pods, so weights come in steps of ``100 / total_replicas``. A non-zero
-    weight gets at least one canary pod; a weight below 100 keeps at least one
-    stable pod when there are two or more in all. Halves round down, towards
-    less exposure of the challenger.
-    """
-    total = max(0, total_replicas)
-    if canary_weight <= 0 or total == 0:
-        return total, 0
-    if canary_weight >= FULL:
-        return 0, total
-    canary = max(1, _round_half_down(total * canary_weight, FULL))
-    if total >= 2:
-        canary = min(canary, total - 1)
-    return total - canary, canary
-
-
 def check_routes(stable_weight: int, canary_weight: int, mirror_percent: int) -> None:
     """Refuse what one Service cannot do: mirroring, or weights that are not a split."""
     if mirror_percent > 0:
@@ -237,10 +218,5 @@ def routes_from_ready(ready: Mapping[str, int], stable: str | None, canary: str 
         return Routes(FULL, 0, 0)
     if canary_ready == total:
         return Routes(0, FULL, 0)
-    canary_weight = min(FULL - 1, max(1, _round_half_down(FULL * canary_ready, total)))
+    canary_weight = min(FULL - 1, max(1, round_half_down(FULL * canary_ready, total)))
     return Routes(FULL - canary_weight, canary_weight, 0)
-
-
-def _round_half_down(numerator: int, denominator: int) -> int:
-    """``numerator / denominator`` to the nearest integer, ties down (exact, no floats)."""
-    return (2 * numerator + denominator - 1) // (2 * denominator)
