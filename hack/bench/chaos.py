@@ -12,6 +12,10 @@ A monitor samples every 0.5 s and counts violations of:
   Service has no ready pod) or 500 (no usable backend: a missing Service);
 - I1 (API): a route weight > 0 or a mirror on a Service missing or without a ready pod,
   seen in two samples in a row (one sample may straddle a transition);
+- reaction: after an outside fault empties a Service (the suite deletes its only ready
+  pod), the operator must move the route off it within REACTION_LIMIT. Requests answered
+  503 in that window are the fault's, not the operator's: they are reported apart
+  ("exposed"), with the reaction time, and are not I1 violations;
 - I2: a revision promoted (Succeeded, champion) while the spec has an approval stage
   that the suite never approved for it;
 - monotonic: the canary weight of a challenger went down during a canary that then
@@ -71,6 +75,9 @@ HEALTHY: Manifest = {"errorRatio": 0.0, "ttft": {"p50": 0.1, "p95": 0.25}}
 # Healthy until 12 s after its pods are Ready, so the fault can be armed first.
 TURNS_BAD: Manifest = {**HEALTHY, "after": {"seconds": 12, "errorRatio": 0.5}}
 SAMPLE_SECONDS = 0.5
+# From an outside fault emptying a Service to the route off it: one pass after the Pod
+# event, plus a sample. A longer window is a violation even though the fault was outside.
+REACTION_LIMIT = 3.0
 OUTAGE_CODES = {500, 503}
 FINAL_PHASES = {"Succeeded", "RolledBack", "Failed"}
 RELEASE_TIMEOUT = 240.0
@@ -116,11 +123,24 @@ def chaos_release(
 # --- the monitor --------------------------------------------------------------------------------
 
 
+OutageKey = tuple[str, str, int]  # backend, kind (user or mirror), code
+
+
 @dataclass
 class Violation:
     invariant: str
     at: float
     detail: str
+
+
+@dataclass
+class OutsideFault:
+    """A Service emptied by the suite (not by the operator) at `started`."""
+
+    backend: str
+    pod: str
+    started: float
+    ended: float | None = None
 
 
 @dataclass
@@ -138,8 +158,12 @@ class Monitor:
     _suspects: dict[str, float] = field(default_factory=dict)
     _reported: set[str] = field(default_factory=set)
     _canary_seen: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
-    _outages: int = 0
+    outside: list[OutsideFault] = field(default_factory=list)
+    exposed: int = 0  # requests answered 500/503 while an outside fault was unanswered
     _baseline: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    _last: tuple[float, dict[OutageKey, int]] = (0.0, {})
+    cutoff: float | None = None  # requests answered after it are not judged
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -151,20 +175,35 @@ class Monitor:
     # lifecycle
     def start(self) -> Monitor:
         self._wait_for_fresh_stats()
-        self._baseline = self._outage_counts()
+        self._last = self._outage_counts()
+        self._baseline = dict(self._last[1])
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
-    def stop(self) -> list[Violation]:
+    def stop(self, cutoff: float | None = None) -> list[Violation]:
+        """End the run. With `cutoff`, requests answered after that moment are not judged
+        (the release was deleted then: what follows is what deletion means)."""
         if not self._stop.is_set():
+            self.cutoff = cutoff
             self._stop.set()
             if self._thread is not None:
                 self._thread.join(timeout=10)
-            self._wait_for_fresh_stats()
+            if cutoff is None:
+                self._wait_for_fresh_stats()
             self._simulator_check()
             self._monotonic_check()
         return self.violations
+
+    def outside_fault(self, backend: str, pod: str) -> None:
+        """The suite is about to delete `pod`, which may leave `backend` without a ready pod."""
+        with self._lock:
+            self.outside.append(OutsideFault(backend, pod, time.time()))
+
+    @property
+    def reactions(self) -> list[float]:
+        """Seconds from each outside fault to the route being off the emptied Service."""
+        return [f.ended - f.started for f in self.outside if f.ended is not None]
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -196,15 +235,16 @@ class Monitor:
                 pass
             time.sleep(0.2)
 
-    def _outage_counts(self) -> dict[tuple[str, str, int], int]:
+    def _outage_counts(self) -> tuple[float, dict[OutageKey, int]]:
+        """The simulator's last snapshot: its time and the 500/503 answers by backend."""
         path = self.scenario.stats_file
         if not path.exists():
-            return {}
+            return self._last
         try:
             stats = read_stats(path)
         except (OSError, ValueError):
-            return {}
-        counts: dict[tuple[str, str, int], int] = {}
+            return self._last
+        counts: dict[OutageKey, int] = {}
         for entry in stats.get("entrypoints", []):
             if entry["name"] != NAME or entry["namespace"] != self.scenario.namespace:
                 continue
@@ -212,10 +252,25 @@ class Monitor:
                 if answer["code"] in OUTAGE_CODES:
                     key = (answer["backend"], answer["kind"], int(answer["code"]))
                     counts[key] = counts.get(key, 0) + int(answer["count"])
-        return counts
+        return float(stats.get("time", 0)), counts
 
     def _simulator_check(self) -> None:
-        for key, count in self._outage_counts().items():
+        self._judge(self._outage_counts())
+
+    def _judge(self, snapshot: tuple[float, dict[OutageKey, int]]) -> None:
+        """New 500/503 answers since the last snapshot: excused when an outside fault on
+        their backend was open at any time between the two snapshots (the counts have a
+        one-second resolution), violations otherwise."""
+        taken, counts = snapshot
+        since, last = self._last
+        if taken < since or (self.cutoff is not None and taken > self.cutoff):
+            return
+        self._last = snapshot
+        for key, count in counts.items():
+            delta = count - last.get(key, self._baseline.get(key, 0))
+            if delta > 0 and self._excused(key[0], since, taken):
+                self.exposed += delta
+                self._baseline[key] = self._baseline.get(key, 0) + delta
             new = count - self._baseline.get(key, 0)
             if new > 0:
                 backend, kind, code = key
@@ -225,11 +280,19 @@ class Monitor:
                     f"{kind} requests to backend {backend} answered {code} (first seen; "
                     f"{new} so far)",
                 )
-                self._outages = max(self._outages, new)
+
+    def _excused(self, backend: str, since: float, until: float) -> bool:
+        with self._lock:
+            return any(
+                f.backend == backend
+                and f.started <= until
+                and (f.ended is None or f.ended >= since)
+                for f in self.outside
+            )
 
     @property
     def failed_requests(self) -> int:
-        now = self._outage_counts()
+        _, now = self._last
         return sum(max(0, count - self._baseline.get(key, 0)) for key, count in now.items())
 
     # I1 from the API, I2, progress
@@ -255,11 +318,14 @@ class Monitor:
         now = time.time()
         serving = {name: _serving(svc, pods) for name, svc in services.items()}
         weighted = _weighted_backends(route)
+        self._follow_outside_faults(pods, serving, weighted, now)
         for backend, why in weighted.items():
             if serving.get(backend, 0) > 0:
                 self._suspects.pop(backend, None)
                 continue
             missing = "is missing" if backend not in services else "has no ready pod"
+            if self._open_fault(backend) is not None:
+                continue  # judged by its reaction time instead
             if backend in self._suspects:
                 self._violate(
                     "I1-route",
@@ -272,6 +338,36 @@ class Monitor:
         for backend in set(self._suspects) - set(weighted):
             del self._suspects[backend]
         self._watch_release(route, now)
+
+    def _open_fault(self, backend: str) -> OutsideFault | None:
+        with self._lock:
+            return next((f for f in self.outside if f.backend == backend and not f.ended), None)
+
+    def _follow_outside_faults(
+        self, pods: list[Any], serving: dict[str, int], weighted: dict[str, str], now: float
+    ) -> None:
+        """Close an outside fault once the route is off its Service, or the Service has a
+        ready pod again (after the deleted one is gone); report a slow reaction."""
+        for backend in {f.backend for f in self.outside}:
+            fault = self._open_fault(backend)
+            if fault is None:
+                continue
+            deleted_pod_ready = any(
+                p.metadata.name == fault.pod and _ready(p) and not p.metadata.deletion_timestamp
+                for p in pods
+            )
+            if deleted_pod_ready:
+                continue  # the deletion has not happened yet
+            if backend not in weighted or serving.get(backend, 0) > 0:
+                fault.ended = now
+                log(f"outside fault on {backend} answered after {now - fault.started:.1f}s")
+            elif now - fault.started > REACTION_LIMIT:
+                self._violate(
+                    "reaction",
+                    f"reaction:{backend}:{int(fault.started)}",
+                    f"the route still sends {weighted[backend]} to {backend}, which has had "
+                    f"no ready pod for {now - fault.started:.1f}s (limit {REACTION_LIMIT:.0f}s)",
+                )
 
     def _watch_release(self, route: Manifest, now: float) -> None:
         status = self.release.get("status") or {}
@@ -344,10 +440,14 @@ def _serving(service: Any, pods: list[Any]) -> int:
         labels = pod.metadata.labels or {}
         if pod.metadata.deletion_timestamp or any(labels.get(k) != v for k, v in selector.items()):
             continue
-        conditions = pod.status.conditions or []
-        if any(c.type == "Ready" and c.status == "True" for c in conditions):
+        if _ready(pod):
             count += 1
     return count
+
+
+def _ready(pod: Any) -> bool:
+    conditions = pod.status.conditions or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
 def _release_rule(route: Manifest) -> Manifest:
@@ -390,6 +490,8 @@ class Run:
     violations: list[Violation]
     recovery: list[float]
     failed_requests: int
+    exposed: int = 0  # answered 500/503 while the operator reacted to an outside fault
+    reactions: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -505,7 +607,16 @@ class Chaos:
             seconds = self.monitor.recovery_after(end)
             if seconds is not None:
                 recovery.append(seconds)
-        return Run(final, self.faults, violations, recovery, self.monitor.failed_requests)
+        monitor = self.monitor
+        return Run(
+            final,
+            self.faults,
+            violations,
+            recovery,
+            monitor.failed_requests,
+            monitor.exposed,
+            monitor.reactions,
+        )
 
 
 def describe_final(status: Manifest) -> str:
@@ -737,13 +848,15 @@ def bake_off_pod_deletion(chaos: Chaos) -> Run:
     chaos.record()
     chaos.apply(chaos_release(version, stages, BAKE_OFF_BEHAVIOUR, **extra_spec))
     chaos.wait(lambda s: (s.get("currentStage") or {}).get("stepStartTime"), 120, "the bake-off")
-    for role in ("challenger", "champion"):
+    assert chaos.monitor is not None
+    for role, backend in (("challenger", CANARY), ("champion", STABLE)):
         time.sleep(10)
         revision = (chaos.status().get(role) or {}).get("revision")
         pods = kubectl("get", "pods", "-n", chaos.scenario.namespace, "-o", "name",
                        "-l", f"modelrelease.dev/revision={revision}").split()  # fmt: skip
         if pods:
             log(f"deleting {role} pod {pods[0]}")
+            chaos.monitor.outside_fault(backend, pods[0].removeprefix("pod/"))
             kubectl("delete", pods[0], "-n", chaos.scenario.namespace, "--wait=false")
             chaos.fault_ended()
     status, extra = final_or_timeout(chaos, chaos.wait_final)
@@ -798,14 +911,16 @@ def delete_mid_canary(chaos: Chaos) -> Run:
     log("deleting the release")
     started = time.time()
     kubectl("delete", "modelrelease", NAME, "-n", chaos.scenario.namespace, "--timeout=60s")
-    chaos.recovery.append(time.time() - started)
+    gone = time.time()
+    chaos.recovery.append(gone - started)
     chaos.faults += 1
     # The release is gone (its finalizer ran). Deleting it deletes its Deployments and
     # Services, so the endpoint stops serving: that is what deletion means, not an
-    # outage by routing. The invariant holds up to here; what follows checks the route
-    # was given back (stable only, no canary, no mirror) before the Services went.
+    # outage by routing. The invariant holds up to here (requests answered later are not
+    # judged); what follows checks the route was given back (stable only, no canary, no
+    # mirror) before the Services went.
     assert chaos.monitor is not None
-    chaos.monitor.stop()
+    chaos.monitor.stop(cutoff=gone)
     time.sleep(10)  # owned Services and Deployments are garbage-collected meanwhile
     route = json.loads(kubectl("get", "httproute", NAME, "-n", chaos.scenario.namespace,
                                "-o", "json"))  # fmt: skip
@@ -927,9 +1042,11 @@ def summarize(name: str, runs: list[Run]) -> str:
     shown = f"{statistics.median(recovery):.1f} s / {max(recovery):.1f} s" if recovery else "-"
     faults = sum(run.faults for run in runs)
     failed = sum(run.failed_requests for run in runs)
+    reactions = [s for run in runs for s in run.reactions]
+    outside = f"{sum(run.exposed for run in runs)} / {max(reactions):.1f} s" if reactions else "-"
     return (
         f"| {name} | {len(runs)} | {faults} | {len(violations)} ({kinds}) | {failed} "
-        f"| {final} | {shown} |"
+        f"| {outside} | {final} | {shown} |"
     )
 
 
@@ -969,8 +1086,9 @@ def main() -> int:
         print(f"{line}  ({time.monotonic() - t0:.0f} s)", flush=True)
     print(f"\nchaos suite: {time.monotonic() - started:.0f} s (seed {args.seed})")
     print("| scenario | runs | faults | invariant violations | failed requests (500/503)"
-          " | final states | recovery p50 / max |")  # fmt: skip
-    print("| --- | ---: | ---: | --- | ---: | --- | --- |")
+          " | outside faults: exposed requests / reaction max | final states"
+          " | recovery p50 / max |")  # fmt: skip
+    print("| --- | ---: | ---: | --- | ---: | --- | --- | --- |")
     for line in lines:
         print(line)
     return 1 if any("| 0 (-) |" not in line for line in lines) else 0
