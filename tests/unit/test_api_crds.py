@@ -68,9 +68,19 @@ def test_model_release_names_columns_and_subresource() -> None:
     assert names["shortNames"] == [SHORT_NAME_MODEL_RELEASE]
     assert names["categories"] == [CATEGORY]
     version = crd["spec"]["versions"][0]
-    assert version["subresources"] == {"status": {}}
+    scale = {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
+    assert version["subresources"] == {"status": {}, "scale": scale}
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    assert status["replicas"]["type"] == "integer"
+    assert status["selector"]["type"] == "string"
     columns = [c["name"] for c in version["additionalPrinterColumns"] if "priority" not in c]
-    assert columns == ["Phase", "Stage", "Weight", "Champion", "Challenger", "Age"]
+    assert columns == [
+        "Phase", "Stage", "Weight", "Champion", "Challenger", "Desired", "Ready", "Age"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["ModelRelease", "SLOTemplate", "ClusterSLOTemplate"])

@@ -204,3 +204,22 @@ def test_replicas_for_weight_properties(total: int, weight: int) -> None:
 def test_replicas_for_weight_is_monotonic(total: int, low: int, high: int) -> None:
     low, high = min(low, high), max(low, high)
     assert replicas_for_weight(total, low)[1] <= replicas_for_weight(total, high)[1]
+
+
+@pytest.mark.parametrize("mode", ["conserve", "surge"])
+def test_the_scale_status_counts_champion_and_challenger_in_every_pass(mode: str) -> None:
+    """status.replicas / readyReplicas / selector: what `kubectl scale` and an
+    autoscaler read through the scale subresource."""
+    world = meshless_world(mode, ready_after=3)
+    challenger = world.release("2")
+
+    def promoted(w: World) -> bool:
+        status = w.status
+        revisions = [r for r in (status.champion, status.challenger) if r is not None]
+        assert status.replicas == sum(r.replicas for r in revisions)
+        assert status.ready_replicas == sum(r.ready_replicas for r in revisions)
+        assert status.selector == "modelrelease.dev/release=chat"
+        return w.status.champion is not None and w.status.champion.revision == challenger
+
+    world.run_until(promoted, limit=120)
+    assert world.status.replicas == REPLICAS

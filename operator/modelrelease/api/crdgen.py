@@ -262,6 +262,7 @@ class Kind:
     status: type[BaseModel] | None = None
     short_names: tuple[str, ...] = ()
     printer_columns: tuple[dict[str, Any], ...] = field(default=())
+    scale: dict[str, str] | None = None  # the scale subresource's paths
 
     @property
     def crd_name(self) -> str:
@@ -283,6 +284,12 @@ KINDS = (
         resource=ModelRelease,
         status=ModelReleaseStatus,
         short_names=(SHORT_NAME_MODEL_RELEASE,),
+        # `kubectl scale`, the HorizontalPodAutoscaler and KEDA set spec.replicas through it.
+        scale={
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.selector",
+        },
         printer_columns=(
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Stage", "type": "string", "jsonPath": ".status.currentStage.name"},
@@ -293,6 +300,8 @@ KINDS = (
                 "type": "string",
                 "jsonPath": ".status.challenger.modelVersion",
             },
+            {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
+            {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
             _AGE,
             {"name": "Model", "type": "string", "jsonPath": ".spec.model.name", "priority": 1},
             {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
@@ -402,6 +411,8 @@ def crd(kind: Kind) -> Schema:
     }
     if kind.status is not None:
         version["subresources"] = {"status": {}}
+        if kind.scale is not None:
+            version["subresources"]["scale"] = dict(kind.scale)
     version["additionalPrinterColumns"] = [dict(column) for column in kind.printer_columns]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

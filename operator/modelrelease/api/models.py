@@ -1096,7 +1096,12 @@ class ModelReleaseSpec(_SpecModel):
         default=1,
         ge=1,
         le=1000,
-        description="Serving replicas of the champion at 100% traffic.",
+        description=(
+            "Serving replicas of the champion at 100% traffic. Also the `scale` subresource: "
+            "`kubectl scale`, a HorizontalPodAutoscaler or a KEDA ScaledObject may target the "
+            "ModelRelease and set it; during a release the total is split between champion "
+            "and challenger by `capacity`."
+        ),
     )
     template: PodTemplate = Field(
         description=(
@@ -1422,6 +1427,23 @@ class ModelReleaseStatus(_StatusModel):
         description=(
             "Since when the challenger has had fewer Ready pods than its current step or the "
             "promotion needs; `progressDeadline` counts from here."
+        ),
+    )
+    replicas: int | None = Field(
+        default=None,
+        description=(
+            "Replicas of champion and challenger together, as the operator asked for them "
+            "(the `scale` subresource's current replicas)."
+        ),
+    )
+    ready_replicas: int | None = Field(
+        default=None, description="Ready replicas of champion and challenger together."
+    )
+    selector: str | None = Field(
+        default=None,
+        description=(
+            "Label selector of the pods of champion and challenger (the `scale` "
+            "subresource's selector, used by autoscalers for pod metrics)."
         ),
     )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelrelease.api.constants import (
+    LABEL_RELEASE,
     MAX_HISTORY,
     Action,
     ConditionStatus,
@@ -64,6 +65,7 @@ class Pass:
         return cls(spec, observation, now, revision_of(spec.model, spec.template), copy)
 
     def decision(self) -> Decision:
+        self._scale_status()
         return Decision(
             status=self.status,
             workloads=self.workloads,
@@ -71,6 +73,13 @@ class Pass:
             events=tuple(self.events),
             consume_action=self.consume_action,
         )
+
+    def _scale_status(self) -> None:
+        """What the scale subresource reports: both revisions' pods together."""
+        revisions = [r for r in (self.status.champion, self.status.challenger) if r is not None]
+        self.status.replicas = sum(r.replicas for r in revisions)
+        self.status.ready_replicas = sum(r.ready_replicas for r in revisions)
+        self.status.selector = f"{LABEL_RELEASE}={self.observation.owner.name}"
 
     # --- reading --------------------------------------------------------------
 

@@ -1,0 +1,153 @@
+"""Autoscaling end to end: the ModelRelease's scale subresource, set by `kubectl scale`
+and by the HorizontalPodAutoscaler controller of the local kube-controller-manager, and
+a release in flight splitting the total between champion and challenger.
+
+The pods ask for no GPU here, so the totals do not depend on what other tests left on
+the two GPU nodes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubernetes import client
+from modelrelease.core.manifests import ANNOTATION_MODEL_VERSION
+
+from tests.e2e.conftest import (
+    RELEASE,
+    Cluster,
+    Process,
+    http_route,
+    model_release,
+    wait_champion_version,
+    wait_weights,
+)
+from tests.waiting import ConditionTimeoutError, wait_for
+
+SETTLE_SECONDS = 60
+HPA_SECONDS = 90  # the HPA controller syncs every 15 s; a loaded machine is slower
+
+
+def _release(version: str, replicas: int, **extra: Any) -> dict[str, Any]:
+    manifest = model_release(version, replicas=replicas, **extra)
+    spec = manifest["spec"]
+    del spec["template"]["spec"]["containers"][0]["resources"]
+    spec["capacity"] = {"mode": "conserve", "maxSurge": 0}
+    return manifest
+
+
+def _replicas(cluster: Cluster) -> dict[str, tuple[int, int]]:
+    """(spec.replicas, readyReplicas) of each of the release's Deployments, by version."""
+    apps = client.AppsV1Api(cluster.api_client)
+    found: list[Any] = apps.list_namespaced_deployment(
+        cluster.namespace, label_selector=f"modelrelease.dev/release={RELEASE}"
+    ).items
+    result = {}
+    for item in found:
+        version = (item.metadata.annotations or {}).get(ANNOTATION_MODEL_VERSION, "?")
+        result[str(version)] = (int(item.spec.replicas), int(item.status.ready_replicas or 0))
+    return result
+
+
+def _wait_replicas(cluster: Cluster, expected: dict[str, int], timeout: float) -> None:
+    seen: dict[str, tuple[int, int]] = {}
+
+    def probe() -> dict[str, tuple[int, int]] | None:
+        now = _replicas(cluster)
+        seen.update(now)
+        wanted = {version: (n, n) for version, n in expected.items()}
+        others = {version: n for version, (n, _) in now.items() if version not in expected}
+        done = all(now.get(version) == pair for version, pair in wanted.items())
+        return None if not done or any(others.values()) else now
+
+    try:
+        wait_for(probe, timeout, f"Deployments at {expected} replicas, all Ready")
+    except ConditionTimeoutError as error:
+        raise AssertionError(f"{error}; last seen (replicas, ready) by version: {seen}") from None
+
+
+def _kubectl(cluster: Cluster, verb: str, *args: str) -> None:
+    cluster.kubectl(verb, "modelrelease", RELEASE, "-n", cluster.namespace, *args)
+
+
+def _scale(cluster: Cluster) -> dict[str, Any]:
+    path = (
+        f"/apis/modelrelease.dev/v1alpha1/namespaces/{cluster.namespace}"
+        f"/modelreleases/{RELEASE}/scale"
+    )
+    scale: dict[str, Any] = json.loads(cluster.kubectl("get", "--raw", path).stdout)
+    return scale
+
+
+def test_kubectl_scale_sets_the_total_and_a_canary_splits_it(
+    cluster: Cluster, operator: Process
+) -> None:
+    cluster.apply(http_route(), _release("1", replicas=2, steps=[(25, "10m")]))
+    wait_champion_version(cluster, "1", SETTLE_SECONDS)
+
+    _kubectl(cluster, "scale", "--replicas", "4")
+    _wait_replicas(cluster, {"1": 4}, SETTLE_SECONDS)
+    wait_for(lambda: cluster.status().get("readyReplicas") == 4, 15, "status.readyReplicas 4")
+    scale = _scale(cluster)
+    assert scale["spec"]["replicas"] == 4
+    assert scale["status"]["replicas"] == 4
+    assert scale["status"]["selector"] == f"modelrelease.dev/release={RELEASE}"
+
+    # A new version; the total is the autoscaler's, so Git's manifest leaves it alone.
+    patch = {"spec": {"model": {"version": "2", "uri": "s3://models/chat-8b/2"}}}
+    _kubectl(cluster, "patch", "--type", "merge", "-p", json.dumps(patch))
+    _wait_replicas(cluster, {"1": 3, "2": 1}, SETTLE_SECONDS)  # 25% of 4
+    wait_weights(cluster, (75, 25), SETTLE_SECONDS)
+
+    # The autoscaler doubles the total mid-step: both sides grow, the weight stays.
+    _kubectl(cluster, "scale", "--replicas", "8")
+    _wait_replicas(cluster, {"1": 6, "2": 2}, SETTLE_SECONDS)  # 25% of 8
+    assert cluster.weights() == (75, 25)
+    assert cluster.status()["currentStage"]["weight"] == 25
+
+    _kubectl(cluster, "annotate", "modelrelease.dev/action=promote", "--overwrite")
+    wait_champion_version(cluster, "2", SETTLE_SECONDS)
+    _wait_replicas(cluster, {"2": 8}, SETTLE_SECONDS)  # promotion keeps the total
+    assert cluster.release()["spec"]["replicas"] == 8  # the operator never writes it
+
+
+def test_a_horizontal_pod_autoscaler_scales_the_release(
+    cluster: Cluster, operator: Process
+) -> None:
+    cluster.apply(http_route(), _release("1", replicas=1))
+    wait_champion_version(cluster, "1", SETTLE_SECONDS)
+    autoscaler = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": RELEASE},
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "modelrelease.dev/v1alpha1",
+                "kind": "ModelRelease",
+                "name": RELEASE,
+            },
+            # Below its minimum the controller scales without reading a metric: the local
+            # cluster has no metrics API, and this is the path every autoscaler write takes.
+            "minReplicas": 3,
+            "maxReplicas": 5,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 80},
+                    },
+                }
+            ],
+        },
+    }
+    cluster.apply(autoscaler)
+    wait_for(
+        lambda: cluster.release()["spec"]["replicas"] == 3,
+        HPA_SECONDS,
+        "the HorizontalPodAutoscaler to set spec.replicas to its minimum, 3",
+    )
+    managers = {f["manager"] for f in cluster.release()["metadata"].get("managedFields", [])}
+    assert "kube-controller-manager" in managers, managers
+    _wait_replicas(cluster, {"1": 3}, SETTLE_SECONDS)
