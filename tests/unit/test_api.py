@@ -43,7 +43,7 @@ API_KINDS: dict[str, type[BaseModel]] = {
     KIND_SLO_TEMPLATE: SLOTemplate,
     KIND_CLUSTER_SLO_TEMPLATE: ClusterSLOTemplate,
 }
-OTHER_KINDS = {"HTTPRoute", "VirtualService"}
+OTHER_KINDS = {"HTTPRoute", "VirtualService", "HorizontalPodAutoscaler", "ScaledObject"}
 CATALOG = load_catalog()
 CONTEXT = QueryContext(
     namespace="llm",

@@ -35,7 +35,6 @@ from modelrelease.gates.webhook import (
     classify,
     decide,
     delay_before_next_call,
-    is_call_due,
     jitter_for,
     next_delay,
     webhook_payload,
@@ -359,15 +358,11 @@ def test_failures_back_off_from_the_interval() -> None:
         assert ceiling / 2 <= delay <= ceiling
 
 
-def test_is_call_due_follows_the_delay_decide_chose() -> None:
+def test_the_delay_before_the_next_call_is_the_one_decide_chose() -> None:
     decision = decide(FAILED, GateProgress(), LIMITS, elapsed=0, seed="llm/chat")
     assert decision.retry_after is not None
     delay = delay_before_next_call(decision.progress, LIMITS, "llm/chat")
     assert delay == decision.retry_after
-    assert not is_call_due(decision.progress, LIMITS, delay - 1, delay - 1, "llm/chat")
-    assert is_call_due(decision.progress, LIMITS, delay, delay, "llm/chat")
-    assert is_call_due(GateProgress(), LIMITS, elapsed=0, since_last_call=None)
-    assert is_call_due(decision.progress, LIMITS, elapsed=600, since_last_call=1)
 
 
 @given(

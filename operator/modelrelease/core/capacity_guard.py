@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 
 from modelrelease.api.constants import (
     CapacityMode,
@@ -24,7 +25,11 @@ from modelrelease.api.models import ModelReleaseStatus
 from modelrelease.core.context import Pass
 from modelrelease.core.decision import EventType, Workloads
 from modelrelease.core.gpu import GPU_RESOURCE, GPUFit, fit
-from modelrelease.core.pods import UNSCHEDULABLE_GRACE_SECONDS, pod_failure
+from modelrelease.core.pods import (
+    UNSCHEDULABLE_GRACE_SECONDS,
+    pod_failure,
+    unschedulable_grace_ends,
+)
 from modelrelease.core.transitions import rollback
 
 
@@ -131,13 +136,24 @@ def roll_back_failing_pods(p: Pass) -> bool:
     challenger = p.challenger
     if challenger is None:
         return False
-    # With autoscaled nodes an Unschedulable pod waits for its node (progressDeadline).
-    grace = math.inf if p.spec.capacity.autoscaled_nodes else UNSCHEDULABLE_GRACE_SECONDS
-    failure = pod_failure(p.observation.pods, challenger, p.now, grace, _room_for_one(p))
+    failure = pod_failure(p.observation.pods, challenger, p.now, _grace(p), _room_for_one(p))
     if failure is None:
         return False
     rollback(p, failure.reason, failure.message)
     return True
+
+
+def pod_grace_ends(p: Pass) -> datetime | None:
+    """When :func:`roll_back_failing_pods` would next find a pod refused for too long."""
+    challenger = p.challenger
+    if challenger is None:
+        return None
+    return unschedulable_grace_ends(p.observation.pods, challenger, _grace(p), _room_for_one(p))
+
+
+def _grace(p: Pass) -> float:
+    # With autoscaled nodes an Unschedulable pod waits for its node (progressDeadline).
+    return math.inf if p.spec.capacity.autoscaled_nodes else UNSCHEDULABLE_GRACE_SECONDS
 
 
 def _room_for_one(p: Pass) -> bool:

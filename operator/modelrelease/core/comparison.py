@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import quote
 
@@ -133,29 +133,26 @@ def active_comparison(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> Com
     return None
 
 
-def comparison_due(spec: ModelReleaseSpec, status: ModelReleaseStatus, now: datetime) -> bool:
-    """Whether this pass should read the comparison counters.
+def next_comparison_at(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> datetime | None:
+    """When the comparison counters are next read; None: no comparison runs now.
 
     The baseline when the stage's clock has run for ``warmup``; then every
-    ``analysis.interval``.
+    ``analysis.interval`` after the last read, answered or not.
     """
     comparison = active_comparison(spec, status)
     current = status.current_stage
     if comparison is None or current is None or current.step_start_time is None:
-        return False
-    records = {record.metric: record for record in status.comparison}
-    if any(
-        metric.name not in records or records[metric.name].champion_series is None
-        for metric in comparison.metrics
-    ):
-        # The baseline, once the warm-up has let the first requests finish.
-        warm = (now - current.step_start_time).total_seconds()
-        return warm >= parse_duration(comparison.warmup)
-    times = [record.time for record in records.values() if record.time is not None]
-    if not times:
-        return True
-    interval = parse_duration(spec.analysis.interval) if spec.analysis else 30.0
-    return (now - max(times)).total_seconds() >= interval
+        return None
+    interval = timedelta(seconds=parse_duration(spec.analysis.interval) if spec.analysis else 30.0)
+    times = [record.time for record in status.comparison if record.time is not None]
+    warm = current.step_start_time + timedelta(seconds=parse_duration(comparison.warmup))
+    return max([warm, *(time + interval for time in times)])
+
+
+def comparison_due(spec: ModelReleaseSpec, status: ModelReleaseStatus, now: datetime) -> bool:
+    """Whether this pass should read the comparison counters (:func:`next_comparison_at`)."""
+    moment = next_comparison_at(spec, status)
+    return moment is not None and now >= moment
 
 
 def comparison_queries(comparison: Comparison, context: QueryContext) -> list[MetricQueries]:
@@ -295,6 +292,7 @@ def _fold_metric(
             "message": message,
             "verdict": Verdict.ERROR,  # a failed read is never a pass (nor a fail)
             "error_since": record.error_since or now,
+            "time": now,  # the next read is an interval later, as the message says
         }
         return record.model_copy(update=update), None
     # A read that answers ends the outage; the judge gives the verdict again.
@@ -309,7 +307,8 @@ def _fold_metric(
             f"no {empty} series were read this interval, though there were before; an "
             "empty read is not zero counts: nothing was counted, retrying next interval"
         )
-        return record.model_copy(update={"message": message, "state": test.to_dict()}), notice
+        update = {"message": message, "state": test.to_dict(), "time": now}
+        return record.model_copy(update=update), notice
     interval = test.intervals + 1
     champion = fold_series(record.champion_series, reading.champion, interval)
     challenger = fold_series(record.challenger_series, reading.challenger, interval)
@@ -356,7 +355,7 @@ def _baseline(
             "the baseline; if this lasts, check that the metric's queries select that "
             "revision's series"
         )
-        return record.model_copy(update={"message": message})
+        return record.model_copy(update={"message": message, "time": now})
     resumed = " (the judge's evidence so far is kept)" if test.intervals else ""
     return record.model_copy(
         update={

@@ -8,7 +8,7 @@ over this one object, which starts from the observed status and ends as a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from modelrelease.api.constants import (
     LABEL_RELEASE,
@@ -51,6 +51,8 @@ class Pass:
     consume_action: bool = False
     action: Action | None = None  # the imperative action accepted this pass
     waiting: bool = False  # the challenger is short of the Ready pods this pass needs
+    # A stage passed and the next one starts in the next pass, with no change or time needed.
+    next_stage_at_once: bool = False
 
     @classmethod
     def start(
@@ -64,7 +66,7 @@ class Pass:
         copy.observed_generation = observation.generation
         return cls(spec, observation, now, revision_of(spec.model, spec.template), copy)
 
-    def decision(self) -> Decision:
+    def decision(self, requeue_after: float | None) -> Decision:
         self._scale_status()
         return Decision(
             status=self.status,
@@ -72,6 +74,7 @@ class Pass:
             routes=self.routes,
             events=tuple(self.events),
             consume_action=self.consume_action,
+            requeue_after=requeue_after,
         )
 
     def _scale_status(self) -> None:
@@ -113,6 +116,14 @@ class Pass:
 
     def seconds_since(self, moment: datetime | None) -> float:
         return 0.0 if moment is None else (self.now - moment).total_seconds()
+
+    @property
+    def progress_deadline(self) -> datetime | None:
+        """When the challenger's wait for Ready pods runs out; None: it is not waiting."""
+        since = self.status.challenger_waiting_since
+        if since is None:
+            return None
+        return since + timedelta(seconds=parse_duration(self.spec.progress_deadline))
 
     @property
     def stage_names(self) -> list[str]:

@@ -17,13 +17,14 @@ from modelrelease.api.constants import (
     Phase,
     Reason,
 )
-from modelrelease.api.durations import format_duration, parse_duration
+from modelrelease.api.durations import format_duration
 from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus
 from modelrelease.core.capacity import steady
 from modelrelease.core.capacity_guard import guard_gpus, roll_back_failing_pods
 from modelrelease.core.conditions import find, set_condition
 from modelrelease.core.context import Pass, stable_routes
 from modelrelease.core.decision import Decision, EventType
+from modelrelease.core.due import requeue_after
 from modelrelease.core.observation import Observation, Problem
 from modelrelease.core.stages import run_stage
 from modelrelease.core.transitions import (
@@ -52,7 +53,7 @@ def plan(
         if p.champion is not None:
             _detect_failures(p)
         _availability(p)
-        return p.decision()
+        return p.decision(requeue_after(p))
     _take_action(p)
     _clear_fixed_problems(p)
     if p.champion is None:
@@ -61,7 +62,7 @@ def plan(
         _release(p)
     guard_gpus(p, status)
     _availability(p)
-    return p.decision()
+    return p.decision(requeue_after(p))
 
 
 # --- imperative actions --------------------------------------------------------------
@@ -311,8 +312,8 @@ def _detect_failures(p: Pass) -> bool:
 
     Runs on every pass that has a challenger, whatever else holds the release.
     """
-    if p.challenger is None:
-        return False
+    if p.challenger is None or p.status.phase is Phase.FAILED:
+        return False  # stopped already: a person decides (a new finding would only reword it)
     return roll_back_failing_pods(p) or _deadline_missed(p)
 
 
@@ -329,13 +330,10 @@ def _deadline_missed(p: Pass) -> bool:
 
     Every wait counts: the first pods, each later step's, the final scale-up.
     """
-    since = p.status.challenger_waiting_since
-    if since is None:
+    deadline = p.progress_deadline
+    if deadline is None or p.now < deadline:
         return False
-    deadline = parse_duration(p.spec.progress_deadline)
-    waited = p.seconds_since(since)
-    if waited < deadline:
-        return False
+    waited = p.seconds_since(p.status.challenger_waiting_since)
     state = p.deployment(p.challenger)
     ready = state.ready_replicas if state else 0
     asked = state.replicas if state else 0

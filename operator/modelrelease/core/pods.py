@@ -8,9 +8,10 @@ container configuration, and containers that keep restarting.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from modelrelease.api.constants import LABEL_REVISION, Reason
@@ -146,9 +147,7 @@ def pod_failure(
     pod the scheduler refused for GPUs is placed on its next try.
     """
     observed = tuple(pods)
-    for pod in observed:
-        if pod.revision != revision or pod.terminating or pod.phase in ("Succeeded", "Failed"):
-            continue
+    for pod in _running(observed, revision):
         for container in pod.containers:
             failure = _container_failure(pod, container)
             if failure is not None:
@@ -158,6 +157,37 @@ def pod_failure(
             if failure is not None:
                 return failure
     return None
+
+
+def unschedulable_grace_ends(
+    pods: Iterable[PodState],
+    revision: str,
+    grace_seconds: float = UNSCHEDULABLE_GRACE_SECONDS,
+    gpus_free_now: bool = False,
+) -> datetime | None:
+    """When the first refused pod of ``revision`` runs out of grace (then
+    :func:`pod_failure` reports it); None when no pod waits on the scheduler."""
+    if math.isinf(grace_seconds):
+        return None
+    observed = tuple(pods)
+    moments = [
+        pod.unschedulable_since + timedelta(seconds=grace_seconds)
+        for pod in _running(observed, revision)
+        if pod.unschedulable_since is not None
+        and not _room_on_its_way(pod, observed, gpus_free_now)
+    ]
+    return min(moments, default=None)
+
+
+def _running(pods: tuple[PodState, ...], revision: str) -> list[PodState]:
+    """The pods of ``revision`` that still count: not finished, not shutting down."""
+    return [
+        pod
+        for pod in pods
+        if pod.revision == revision
+        and not pod.terminating
+        and pod.phase not in ("Succeeded", "Failed")
+    ]
 
 
 def _room_on_its_way(pod: PodState, pods: tuple[PodState, ...], gpus_free_now: bool) -> bool:

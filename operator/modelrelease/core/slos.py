@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -200,17 +200,22 @@ def outage_policy(analysis: AnalysisSpec | None) -> OutagePolicy:
     return OutagePolicy(analysis.on_error.action, parse_duration(analysis.on_error.after))
 
 
-def checks_due(spec: AnalysisSpec | None, status: ModelReleaseStatus, now: datetime) -> bool:
-    """Whether this pass should query the SLOs.
+def next_check_at(spec: AnalysisSpec | None, status: ModelReleaseStatus) -> datetime | None:
+    """When the SLOs are next queried; None: no checks run now.
 
     Checks run on a challenger whose stage clock runs, one interval after the
     step started and then every interval, so each check sees the step's traffic.
     """
     if spec is None or not spec.slos or status.challenger is None:
-        return False
+        return None
     stage = status.current_stage
     if stage is None or stage.step_start_time is None or stage.type not in CHECKED_STAGES:
-        return False
+        return None
     times = [check.time for check in status.checks if check.time is not None]
-    since = max([stage.step_start_time, *times])
-    return (now - since).total_seconds() >= parse_duration(spec.interval)
+    return max([stage.step_start_time, *times]) + timedelta(seconds=parse_duration(spec.interval))
+
+
+def checks_due(spec: AnalysisSpec | None, status: ModelReleaseStatus, now: datetime) -> bool:
+    """Whether this pass should query the SLOs (:func:`next_check_at` has come)."""
+    moment = next_check_at(spec, status)
+    return moment is not None and now >= moment

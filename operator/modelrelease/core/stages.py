@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from modelrelease.analysis.checks import (
     CheckRecord,
@@ -35,12 +35,13 @@ from modelrelease.api.models import (
     CurrentStage,
     ShadowStage,
     Stage,
+    WebhookStage,
 )
 from modelrelease.core.comparison import ComparisonResult, active_comparison, fold_comparison
 from modelrelease.core.conditions import find
 from modelrelease.core.context import FULL, Pass
 from modelrelease.core.decision import EventType
-from modelrelease.core.gate import gate_seed
+from modelrelease.core.gate import gate_seed, next_call_at
 from modelrelease.core.redaction import redact_url
 from modelrelease.core.routes import Routes
 from modelrelease.core.slos import ResolvedSLO, effective_measurement, outage_policy
@@ -73,7 +74,7 @@ def canary(p: Pass, stage: Stage, current: CurrentStage) -> None:
     step = spec.steps[step_index]
     if current.step_start_time is None and not _start_step(p, current, step.weight, 0):
         return
-    if not _judge(p, current, parse_duration(step.duration)):
+    if not _judge(p, current, step.duration):
         return
     if step_index + 1 < len(spec.steps):
         _next_step(p, spec, current)
@@ -106,7 +107,7 @@ def shadow(p: Pass, stage: Stage, current: CurrentStage) -> None:
             _keep(p, current)
             rollback(p, Reason.COMPARISON_LOST, f"on mirrored traffic, {result.message}")
             return
-    if _judge(p, current, parse_duration(spec.duration)):
+    if _judge(p, current, spec.duration):
         current.mirror_percent = 0
         complete_stage(p, current)
 
@@ -137,17 +138,17 @@ def champion_challenger(p: Pass, stage: Stage, current: CurrentStage) -> None:
         p.event(EventType.NORMAL, Reason.COMPARISON_WON, result.message)
         complete_stage(p, current)
         return
-    duration = parse_duration(spec.max_duration)
-    elapsed = p.seconds_since(current.step_start_time) - current.held_seconds
-    if elapsed >= duration:
+    end = step_end(current, spec.max_duration)
+    if end is not None and p.now >= end:
         _inconclusive(p, spec, current, result.message)
         return
-    clock = f"{format_duration(max(elapsed, 0))} of at most {format_duration(duration)}"
+    until = f"until {_clock(end)} at most" if end is not None else ""
     p.status.phase = Phase.PROGRESSING
     p.progressing(
         ConditionStatus.TRUE,
         Reason.COMPARISON_INCONCLUSIVE,
-        f"{_traffic_text(current)}; {clock}; {result.message}; {_checks_text(p)}",
+        f"{_traffic_text(current)}; comparing {until} (maxDuration {spec.max_duration}); "
+        f"{result.message}; {_checks_text(p)}",
     )
     p.healthy()
 
@@ -228,7 +229,7 @@ def webhook(p: Pass, stage: Stage, current: CurrentStage) -> None:
         p.event(EventType.NORMAL, Reason.STAGE_STARTED, f"stage {current.name} started")
     result = p.observation.gate_result
     if result is None:
-        _waiting_for_webhook(p, current, "waiting for the next call")
+        _waiting_for_webhook(p, current, spec)
         return
     decision = decide(
         result,
@@ -253,17 +254,26 @@ def webhook(p: Pass, stage: Stage, current: CurrentStage) -> None:
             f"webhook stage {current.name} ({redact_url(spec.url)}) failed: {decision.message}",
         )
     else:
-        _waiting_for_webhook(p, current, decision.message)
+        _waiting_for_webhook(p, current, spec)
 
 
-def _waiting_for_webhook(p: Pass, current: CurrentStage, message: str) -> None:
+def _waiting_for_webhook(p: Pass, current: CurrentStage, spec: WebhookStage) -> None:
+    """The same words in the pass that calls and in those between calls."""
     p.status.phase = Phase.PROGRESSING
     answer = f"; last answer {current.last_gate_answer}" if current.last_gate_answer else ""
+    failures = current.gate_consecutive_failures
+    tolerated = (
+        f"; {failures} failed in a row, failureLimit {spec.failure_limit}" if failures else ""
+    )
+    moment = next_call_at(p.spec, p.status, gate_seed(p.observation.owner.namespace, p.release))
+    after = "the first call comes next"
+    if current.last_gate_time is not None and moment is not None:
+        after = f"next call at {_clock(moment)}"
     p.progressing(
         ConditionStatus.TRUE,
         Reason.WAITING_FOR_WEBHOOK,
         f"stage {current.name}: waiting for the webhook to pass {describe(p, p.challenger)} "
-        f"({current.gate_attempts} calls so far{answer}): {message}",
+        f"({current.gate_attempts} calls so far{tolerated}{answer}); {after}",
     )
 
 
@@ -336,7 +346,7 @@ def _traffic_text(current: CurrentStage) -> str:
     return f"{where}: {current.weight}% of traffic to the challenger"
 
 
-def _judge(p: Pass, current: CurrentStage, duration: float) -> bool:
+def _judge(p: Pass, current: CurrentStage, duration: str) -> bool:
     """Fold this pass's checks; roll back on failure; True when the step may end."""
     replicas = replicas_for(p, max(current.weight, current.mirror_percent))
     p.run(replicas, Routes(FULL - current.weight, current.weight, current.mirror_percent))
@@ -347,15 +357,77 @@ def _judge(p: Pass, current: CurrentStage, duration: float) -> bool:
         return False
     if _held_for_metrics(p, current):
         return False
-    elapsed = p.seconds_since(current.step_start_time) - current.held_seconds
-    clock = f"{format_duration(max(elapsed, 0))} of {format_duration(duration)}"
-    status = f"{_traffic_text(current)}; {clock}"
-    if elapsed >= duration and verdict is Standing.PASSED:
+    end = step_end(current, duration)
+    ended = end is None or p.now >= end
+    if ended and verdict is Standing.PASSED:
         return True
+    if end is None:
+        clock = f"the step lasts {duration}"
+    elif ended:
+        clock = f"the step's {duration} ran out at {_clock(end)}; waiting for every SLO to pass"
+    else:
+        clock = f"the step lasts {duration}, until {_clock(end)}"
     p.status.phase = Phase.PROGRESSING
-    p.progressing(ConditionStatus.TRUE, Reason.STEP_ADVANCED, f"{status}; {_checks_text(p)}")
+    p.progressing(
+        ConditionStatus.TRUE,
+        Reason.STEP_ADVANCED,
+        f"{_traffic_text(current)}; {clock}; {_checks_text(p)}",
+    )
     p.healthy()
     return False
+
+
+def step_end(current: CurrentStage, duration: str) -> datetime | None:
+    """When the step's ``duration`` runs out: its start plus the duration plus the time
+    held (paused, waiting for data, metrics down); None before the step started."""
+    start = current.step_start_time
+    if start is None:
+        return None
+    return start + timedelta(seconds=parse_duration(duration) + current.held_seconds)
+
+
+# --- when the stage's own clocks decide ------------------------------------------------
+
+
+def stage_due(p: Pass) -> datetime | None:
+    """When the current stage's own clock next decides by itself: its step or
+    ``maxDuration`` running out, or ``analysis.onError.after`` while metrics are down.
+
+    A moment already past is left out: this pass saw it, and what holds the
+    stage now (a check still to pass) has its own due time.
+    """
+    current = p.status.current_stage
+    if current is None or p.challenger is None:
+        return None
+    if current.metrics_unavailable_since is not None:
+        moment = _outage_decides_at(p)  # the step's clock is stopped meanwhile
+    else:
+        moment = _stage_end(p, current)
+    return moment if moment is not None and moment > p.now else None
+
+
+def _stage_end(p: Pass, current: CurrentStage) -> datetime | None:
+    if current.index >= len(p.spec.stages):
+        return None
+    stage = p.spec.stages[current.index]
+    if stage.canary is not None and current.step is not None:
+        steps = stage.canary.steps
+        return step_end(current, steps[min(current.step, len(steps) - 1)].duration)
+    if stage.shadow is not None:
+        return step_end(current, stage.shadow.duration)
+    if stage.champion_challenger is not None:
+        return step_end(current, stage.champion_challenger.max_duration)
+    return None
+
+
+def _outage_decides_at(p: Pass) -> datetime | None:
+    """When the longest outage reaches ``onError.after`` (a rollback, or a hold that says
+    it has lasted too long)."""
+    outages = _outages(p)
+    if not outages:
+        return None
+    after = outage_policy(p.spec.analysis).after_seconds
+    return outages[0].since + timedelta(seconds=after)
 
 
 # --- SLO checks ---------------------------------------------------------------------
@@ -524,7 +596,7 @@ def _held_for_metrics(p: Pass, current: CurrentStage) -> bool:
             f"onError is rollback after {after}: {_short(longest.error)}",
         )
         return True
-    message = f"{_outage_text(p, outages)}; {_outage_next(p, longest, policy)}"
+    message = f"{_outage_text(outages)}; {_outage_next(p, longest, policy)}"
     p.status.phase = Phase.PROGRESSING
     p.progressing(
         ConditionStatus.TRUE,
@@ -536,13 +608,12 @@ def _held_for_metrics(p: Pass, current: CurrentStage) -> bool:
     return True
 
 
-def _outage_text(p: Pass, outages: list[_Outage]) -> str:
+def _outage_text(outages: list[_Outage]) -> str:
     longest = outages[0]
     others = [outage.source for outage in outages[1:]]
     also = f" (also failing: {', '.join(others)})" if others else ""
-    return (
-        f"{longest.source} could not be read since {_clock(longest.since)} "
-        f"({format_duration(p.seconds_since(longest.since))} ago){also}: {_short(longest.error)}"
+    return f"{longest.source} could not be read since {_clock(longest.since)}{also}: " + _short(
+        longest.error
     )
 
 

@@ -72,7 +72,10 @@ def complete_stage(p: Pass, stage: CurrentStage) -> None:
     p.event(EventType.NORMAL, Reason.STAGE_COMPLETED, f"stage {stage.name} passed")
     if stage.name not in p.status.stages_passed:
         p.status.stages_passed = [*p.status.stages_passed, stage.name]
-    enter_stage(p, p.next_stage(), carried_weight=stage.weight)
+    upcoming = p.next_stage()
+    enter_stage(p, upcoming, carried_weight=stage.weight)
+    # The next stage starts in the next pass; promotion (no next stage) in this one.
+    p.next_stage_at_once = upcoming is not None
 
 
 def rollback(p: Pass, reason: Reason, message: str) -> None:

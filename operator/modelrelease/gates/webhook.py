@@ -315,20 +315,6 @@ def decide(
     )
 
 
-def is_call_due(
-    progress: GateProgress,
-    limits: GateLimits,
-    elapsed: float,
-    since_last_call: float | None,
-    seed: str = "",
-) -> bool:
-    """Whether to call now: first call, the delay ``decide`` chose has passed, or
-    the deadline has come (one last call decides the gate)."""
-    if since_last_call is None or elapsed >= limits.max_duration:
-        return True
-    return since_last_call >= delay_before_next_call(progress, limits, seed)
-
-
 def delay_before_next_call(progress: GateProgress, limits: GateLimits, seed: str = "") -> float:
     """``interval`` after an answer that was not a failure; after failures, a delay
     that doubles from ``interval`` with each one, jittered and capped."""
