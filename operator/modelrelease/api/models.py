@@ -41,6 +41,7 @@ from pydantic.alias_generators import to_camel
 from modelrelease.api.constants import (
     Better,
     CapacityMode,
+    DEFAULT_MARGIN,
     ConditionStatus,
     Decision,
     MetricKind,
@@ -839,7 +840,7 @@ class Comparison(_SpecModel):
         ),
     )
     margin: float = Field(
-        default=0.05,
+        default=DEFAULT_MARGIN,
         ge=0,
         le=1,
         description=(
