@@ -565,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--releases", type=int, default=4000, help="A/A releases for (a)")
     parser.add_argument("--runs", type=int, default=1000, help="runs per row for (b), (c), (e)")
     parser.add_argument("--mw-releases", type=int, default=400, help="Mann-Whitney releases")
-    parser.add_argument("--restart-releases", type=int, default=300, help="runs for (d)")
+    parser.add_argument("--restart-releases", type=int, default=200, help="runs for (d)")
     parser.add_argument("--seed", type=int, default=20240501)
     parser.add_argument("--quick", action="store_true", help="a smoke run: few releases and runs")
     args = parser.parse_args(argv)

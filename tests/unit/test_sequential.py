@@ -6,6 +6,7 @@ whole file at a few seconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -126,9 +127,7 @@ def test_e_values_match_a_brute_force_computation(
     if not test.log_likelihoods:  # no bad event yet: no evidence, by definition
         worse = improved = 1.0
     assert test.worse_e_value(null_ratio, better) == pytest.approx(worse, rel=1e-9, abs=1e-300)
-    assert test.better_e_value(null_ratio, better) == pytest.approx(
-        improved, rel=1e-9, abs=1e-300
-    )
+    assert test.better_e_value(null_ratio, better) == pytest.approx(improved, rel=1e-9, abs=1e-300)
 
 
 @pytest.mark.parametrize(
@@ -283,14 +282,10 @@ def test_e_values_are_monotone_in_the_null_ratio(intervals: list[Interval], bett
     (the concavity argument of the module docstring), up to rounding."""
     test = run(intervals)
     grid = test.grid
-    upward = [
-        test.worse_e_value(grid.ratio(i), Better.LOWER) for i in range(0, grid.size, 3)
-    ]
-    downward = [
-        test.better_e_value(grid.ratio(i), Better.LOWER) for i in range(0, grid.size, 3)
-    ]
-    assert all(b <= a * (1 + 1e-9) for a, b in zip(upward, upward[1:], strict=False))
-    assert all(a <= b * (1 + 1e-9) for a, b in zip(downward, downward[1:], strict=False))
+    upward = [test.worse_e_value(grid.ratio(i), Better.LOWER) for i in range(0, grid.size, 3)]
+    downward = [test.better_e_value(grid.ratio(i), Better.LOWER) for i in range(0, grid.size, 3)]
+    assert all(b <= a * (1 + 1e-9) for a, b in itertools.pairwise(upward))
+    assert all(a <= b * (1 + 1e-9) for a, b in itertools.pairwise(downward))
 
 
 @settings(max_examples=60, deadline=None)
@@ -306,7 +301,8 @@ def test_verdicts_are_the_one_sided_rejections_whatever_the_counts(
     test = run(intervals, RatioGrid.for_margin(margin))
     result = test.summary(alpha=alpha, better=better, margin=margin)
     half_step = math.exp(test.grid.log_step / 2)
-    assert math.isfinite(result.e_value) and result.e_value >= 0
+    assert math.isfinite(result.e_value)
+    assert result.e_value >= 0
     assert result.lower <= result.upper
     # The most likely ratio is never rejected, so the estimate sits inside the bounds.
     assert result.lower <= result.estimate * half_step
@@ -334,9 +330,7 @@ def test_verdicts_are_the_one_sided_rejections_whatever_the_counts(
 def test_swapping_the_arms_and_the_direction_changes_nothing(intervals: list[Interval]) -> None:
     """Champion and challenger swapped, with ``better`` flipped: the same evidence."""
     forward = run(intervals).summary(better=Better.LOWER)
-    swapped = run([(xb, xt, cb, ct) for cb, ct, xb, xt in intervals]).summary(
-        better=Better.HIGHER
-    )
+    swapped = run([(xb, xt, cb, ct) for cb, ct, xb, xt in intervals]).summary(better=Better.HIGHER)
     assert swapped.e_value == pytest.approx(forward.e_value, rel=1e-6, abs=1e-12)
     assert swapped.estimate == pytest.approx(1 / forward.estimate, rel=1e-6)
     assert swapped.verdict == forward.verdict or (
@@ -363,7 +357,9 @@ def test_a_share_that_changes_between_intervals_is_not_mistaken_for_a_difference
 # --- decisions -------------------------------------------------------------------
 
 
-def judged(ratio_of_rates: float, better: Better, decision: Decision, margin: float = 0.1) -> Result:
+def judged(
+    ratio_of_rates: float, better: Better, decision: Decision, margin: float = 0.1
+) -> Result:
     """Plenty of data (50 intervals of 10,000 requests a side, champion at 10%)."""
     champion_bad = 1000
     challenger_bad = round(champion_bad * ratio_of_rates)

@@ -39,9 +39,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from modelrelease.api.constants import (
+    DEFAULT_MARGIN,
     Better,
     CapacityMode,
-    DEFAULT_MARGIN,
     ConditionStatus,
     Decision,
     MetricKind,
