@@ -1,37 +1,47 @@
 """Benchmark of the champion-challenger judge (a measurement, not a test).
 
-Run from the repository root with the project's interpreter:
+Run from the repository root with the project's interpreter, on a shared machine
+under nice:
 
-    .venv/bin/python hack/bench/judge.py            # the figures in docs/benchmarks.md
-    .venv/bin/python hack/bench/judge.py --quick    # a smoke run, seconds
+    nice -n 10 .venv/bin/python hack/bench/judge.py          # the figures in docs/benchmarks.md
+    nice -n 10 .venv/bin/python hack/bench/judge.py --quick  # a smoke run
 
 numpy and scipy come from a separate venv ($MODELRELEASE_CACHE/bench-venv,
 default ~/.cache/modelrelease/bench-venv) that the script creates on first run
 from hack/bench/requirements-judge.txt; the operator's .venv is left alone.
 
-    .venv/bin/python hack/bench/judge.py --restarts # only (d), a few minutes on 2 cores
+The streams are the issue's: alpha 0.05, 50 requests/s (or 500), 30 s
+intervals, one look per interval for an hour (120 looks, or 600), the
+challenger's share 50% or 10%, load drifting per release and per interval, each
+request bad independently with its arm's rate. Every judge looks after every
+interval and a release ends at its first conclusive verdict:
 
-It prints four sets of figures, all on simulated traffic with a 50/50 split:
-(a) A/A false rollbacks of the sequential judge, checked after every interval,
-    next to a Kayenta-style Mann-Whitney judge re-run at every interval on the
-    same data; (b) requests per arm until a real regression is caught;
-(c) power over effect sizes, with the coverage of the reported bounds;
-(d) A/A false rollbacks through pod restarts and empty reads, per-pod counters
-    folded by core/comparison.py, next to the sum-based fold it replaced.
+- NEW: operator/modelrelease/analysis/sequential.py as shipped (one-sided
+  mixtures, margin 5% on the grid), re-implemented with numpy over many
+  releases at once and checked against the module on a sample of releases;
+- OLD: the judge before issue 12 (one two-sided normal prior, sd 0.3, on a 2%
+  grid; Worse when the bounds exclude every ratio up to 1, NonInferior when they
+  exclude every ratio from 1.0618, the grid point above a 5% margin), also with
+  numpy;
+- Mann-Whitney: a Kayenta-style two-sided test at alpha on the per-interval
+  rates so far, re-run at every look (rollback when significant and higher).
+
+Sections: (a) A/A false rollbacks; (b) requests to detect a regression;
+(c) promotion of an identical challenger within an hour, and the options
+studied for it; (d) counter resets in both arms, folded per pod by
+core/comparison.py; (e) requests per arm needed for non-inferiority.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,503 +81,481 @@ from modelrelease.analysis.sequential import (  # noqa: E402
     ComparisonVerdict,
     RatioGrid,
     SequentialRatioTest,
-    count_above,
 )
-from modelrelease.api.constants import Better, Verdict  # noqa: E402
-from modelrelease.api.models import Comparison, ComparisonStatus  # noqa: E402
-from modelrelease.core.comparison import (  # noqa: E402
-    Counter,
-    MetricReading,
-    fold_comparison,
-)
+from modelrelease.api.constants import DEFAULT_MARGIN  # noqa: E402
+from modelrelease.core.comparison import Counter, fold_series  # noqa: E402
 from scipy import stats  # noqa: E402
 
 ALPHA = 0.05
-MARGIN = 1.1
-LOOK_MARKS = (1, 5, 10, 20)
-GRID = RatioGrid()  # the judge's default; --prior-scale replaces it
+INTERVAL_SECONDS = 30.0
 Array = np.ndarray
+Counts = tuple[Array, Array, Array, Array]  # champion bad, total; challenger bad, total
+
+
+# --- the judges, vectorised over releases ------------------------------------------
 
 
 @dataclass(frozen=True)
-class Judged:
-    """How one simulated release ended under the sequential judge."""
+class Judge:
+    """A judge on a log-ratio grid: the grid points whose e-values decide, and the
+    weights (one column per tested point) of its mixtures.
 
-    verdict: ComparisonVerdict  # first conclusive verdict, else Inconclusive
-    interval: int  # interval of that verdict (the last interval if none)
-    ever_rejected_one: bool  # ratio 1 left the bounds at some look (either direction)
-    true_ratio_left_bounds: bool  # the true ratio left the bounds at some look
+    ``rolls_back(l)``/``promotes(l)`` take log-likelihoods of shape (releases, grid),
+    each row's maximum 0, and say which releases the verdict holds for.
+    """
+
+    name: str
+    log_ratios: Array
+    worse_centres: Array  # all must be rejected for Worse
+    worse_weights: Array  # (grid, len(worse_centres))
+    promote_centres: Array  # all must be rejected for a promotion
+    promote_weights: Array
+    worse_threshold: float
+    promote_threshold: float
+
+    def _rejects_all(
+        self, loglik: Array, centres: Array, weights: Array, threshold: float
+    ) -> Array:
+        with np.errstate(divide="ignore", under="ignore"):
+            log_sums = np.log(np.exp(loglik) @ weights)
+        at_centres = loglik[:, centres]
+        log_e = log_sums - at_centres
+        # A sum that underflows only happens far from the maximum, where the null is long gone.
+        log_e = np.where(np.isneginf(log_sums) & (at_centres < -700), np.inf, log_e)
+        return np.all(log_e >= threshold, axis=1)
+
+    def rolls_back(self, loglik: Array) -> Array:
+        return self._rejects_all(
+            loglik, self.worse_centres, self.worse_weights, self.worse_threshold
+        )
+
+    def promotes(self, loglik: Array) -> Array:
+        return self._rejects_all(
+            loglik, self.promote_centres, self.promote_weights, self.promote_threshold
+        )
 
 
-def judge_release(
-    increments: Sequence[tuple[float, float, float, float]],
-    true_ratio: float,
-    better: Better = Better.LOWER,
-    stop_at_verdict: bool = True,
-) -> Judged:
-    """Feed one release's per-interval counts to the judge, look after every interval."""
-    test = SequentialRatioTest(grid=GRID)
-    verdict = ComparisonVerdict.INCONCLUSIVE
-    decided_at = len(increments)
-    rejected_one = left = False
-    for interval, counts in enumerate(increments, start=1):
-        test = test.update(*counts)
-        result = test.summary(alpha=ALPHA, better=better, margin=MARGIN)
-        rejected_one |= not result.lower <= 1.0 <= result.upper
-        tolerance = 1 + 1e-9  # true ratios on the grid must not miss by rounding
-        left |= not result.lower <= true_ratio * tolerance <= result.upper * tolerance**2
-        if result.verdict != ComparisonVerdict.INCONCLUSIVE and (
-            verdict == ComparisonVerdict.INCONCLUSIVE
-        ):
-            verdict, decided_at = result.verdict, interval
-            if stop_at_verdict:
+def half_normal(log_step: float, scale: float, size: int) -> Array:
+    """Weights of offsets 1 .. size-1 grid steps, as the module normalises them."""
+    steps = np.arange(1, size)
+    density = np.exp(-((steps * log_step) ** 2) / (2 * scale**2))
+    return density / density.sum()
+
+
+def one_sided_weights(size: int, centre: int, weights: Array, upward: bool) -> Array:
+    column = np.zeros(size)
+    indices = np.arange(size)
+    offsets = indices - centre if upward else centre - indices
+    mask = offsets > 0
+    column[mask] = weights[offsets[mask] - 1]
+    return column
+
+
+def new_judge(
+    margin: float = DEFAULT_MARGIN,
+    improvement_scale: float | None = None,
+    promote_alpha: float = ALPHA,
+    worse_alpha: float = ALPHA,
+) -> Judge:
+    grid = RatioGrid.for_margin(margin)
+    if improvement_scale is not None:
+        grid = replace(grid, improvement_scale=improvement_scale)
+    size, null = grid.size, grid.null_index
+    at_margin = grid.index_towards_one(1 + margin)
+    regression = half_normal(grid.log_step, grid.regression_scale, size)
+    improvement = half_normal(grid.log_step, grid.improvement_scale, size)
+    return Judge(
+        name="NEW",
+        log_ratios=np.array([grid.log_ratio(i) for i in range(size)]),
+        worse_centres=np.array([null]),
+        worse_weights=one_sided_weights(size, null, regression, upward=True)[:, None],
+        promote_centres=np.array([at_margin]),
+        promote_weights=one_sided_weights(size, at_margin, improvement, upward=False)[:, None],
+        worse_threshold=math.log(1 / worse_alpha),
+        promote_threshold=math.log(1 / promote_alpha),
+    )
+
+
+OLD_STEP, OLD_POINTS, OLD_SCALE = 0.02, 150, 0.3
+OLD_CHECKED = 16  # grid points checked beyond 1 (or the margin); further ones follow
+
+
+def old_judge(margin: float = DEFAULT_MARGIN) -> Judge:
+    """The judge before issue 12: its Worse needs every ratio <= 1 rejected, checked
+    on the 16 grid points from 1 down (ratios further from the estimate have the
+    larger e-values, so they are in practice rejected first); NonInferior needs
+    every ratio from the grid point above 1 + margin rejected, checked likewise."""
+    size, null = 2 * OLD_POINTS + 1, OLD_POINTS
+    offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
+    kernel = np.where(offsets != 0, np.exp(-((offsets * OLD_STEP) ** 2) / (2 * OLD_SCALE**2)), 0)
+    kernel /= kernel.sum(axis=0, keepdims=True)
+    above_margin = null + math.floor(math.log1p(margin) / OLD_STEP) + 1
+    worse = np.arange(null - OLD_CHECKED + 1, null + 1)
+    promote = np.arange(above_margin, above_margin + OLD_CHECKED)
+    return Judge(
+        name="OLD",
+        log_ratios=(np.arange(size) - null) * OLD_STEP,
+        worse_centres=worse,
+        worse_weights=kernel[:, worse],
+        promote_centres=promote,
+        promote_weights=kernel[:, promote],
+        worse_threshold=math.log(1 / ALPHA),
+        promote_threshold=math.log(1 / ALPHA),
+    )
+
+
+@dataclass
+class Outcome:
+    """Per release: the look of the first rollback and of the first promotion
+    (inf: none), the verdict that came first deciding."""
+
+    rollback: Array
+    promotion: Array
+
+    @property
+    def rolled_back(self) -> Array:
+        return self.rollback < self.promotion
+
+    @property
+    def promoted(self) -> Array:
+        return self.promotion < self.rollback
+
+
+def judge_streams(judge: Judge, counts: Counts) -> Outcome:
+    """Feed every release's intervals to ``judge``, looking after each one."""
+    champion_bad, champion_total, challenger_bad, challenger_total = counts
+    releases, looks = champion_bad.shape
+    loglik = np.zeros((releases, judge.log_ratios.size))
+    ratios = np.exp(judge.log_ratios)
+    rollback = np.full(releases, np.inf)
+    promotion = np.full(releases, np.inf)
+    rows = np.arange(releases)  # releases still without a verdict
+    for look in range(looks):
+        bad = champion_bad[rows, look] + challenger_bad[rows, look]
+        champion, challenger = champion_total[rows, look], challenger_total[rows, look]
+        usable = (bad > 0) & (champion > 0) & (challenger > 0)
+        odds = challenger / np.maximum(champion, 1)
+        loglik[rows] += np.where(
+            usable[:, None],
+            challenger_bad[rows, look, None] * judge.log_ratios
+            - bad[:, None] * np.log1p(ratios * odds[:, None]),
+            0.0,
+        )
+        loglik[rows] -= loglik[rows].max(axis=1, keepdims=True)
+        rollback[rows[judge.rolls_back(loglik[rows])]] = look + 1
+        still = rows[np.isinf(rollback[rows])]
+        promotion[still[judge.promotes(loglik[still])]] = look + 1
+        rows = rows[np.isinf(rollback[rows]) & np.isinf(promotion[rows])]
+        if not rows.size:
+            break
+    return Outcome(rollback, promotion)
+
+
+def check_against_module(counts: Counts, releases: int = 12) -> None:
+    """The numpy NEW judge must reach the module's verdicts at the same looks."""
+    outcome = judge_streams(new_judge(), first_releases(counts, releases))
+    for release in range(releases):
+        test = SequentialRatioTest()
+        rollback = promotion = math.inf
+        for look in range(counts[0].shape[1]):
+            test = test.update(*(float(a[release, look]) for a in counts))
+            verdict = test.summary(alpha=ALPHA).verdict
+            if verdict == ComparisonVerdict.WORSE:
+                rollback = look + 1
                 break
-    return Judged(verdict, decided_at, rejected_one, left)
+            if verdict in (ComparisonVerdict.NON_INFERIOR, ComparisonVerdict.SUPERIOR):
+                promotion = look + 1
+                break
+        mine = (outcome.rollback[release], outcome.promotion[release])
+        if mine != (rollback, promotion):
+            raise SystemExit(
+                f"numpy judge and module disagree on release {release}: {mine} vs "
+                f"{(rollback, promotion)}"
+            )
+
+
+def mann_whitney(counts: Counts, looks: int) -> Array:
+    """Look of the first Kayenta-style rollback: a two-sided Mann-Whitney test at
+    ALPHA on the per-interval rates so far, challenger higher (inf: none)."""
+    champion_bad, champion_total, challenger_bad, challenger_total = counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        champion = np.where(champion_total > 0, champion_bad / champion_total, 0.0)
+        challenger = np.where(challenger_total > 0, challenger_bad / challenger_total, 0.0)
+    first = np.full(champion.shape[0], np.inf)
+    for look in range(2, looks + 1):
+        x, y = challenger[:, :look], champion[:, :look]
+        statistic, p_value = stats.mannwhitneyu(
+            x, y, alternative="two-sided", axis=1, method="asymptotic"
+        )
+        higher = (p_value < ALPHA) & (statistic > look * look / 2)
+        first = np.where(np.isinf(first) & higher, look, first)
+    return first
 
 
 # --- traffic ---------------------------------------------------------------------
 
 
-def simulate_counts(
+def streams(
     rng: np.random.Generator,
     releases: int,
-    intervals: int,
-    scrapes: int,
-    requests_per_arm_per_scrape: float,
-    champion_rate: float,
-    challenger_rate: float,
-) -> tuple[Array, Array, Array, Array]:
-    """Per-scrape requests and bad events per arm, shape (releases, intervals * scrapes).
-
-    Load drifts per release and per interval (a release does not see a flat
-    request rate), and each request is bad independently with its arm's rate.
-    """
-    shape = (releases, intervals * scrapes)
-    load = rng.lognormal(0.0, 0.3, size=(releases, 1)) * np.repeat(
-        rng.lognormal(0.0, 0.2, size=(releases, intervals)), scrapes, axis=1
+    looks: int,
+    base: float,
+    changed: float,
+    share: float = 0.5,
+    rate: float = 50.0,
+) -> Counts:
+    """Per release and interval: champion bad, champion requests, challenger bad,
+    challenger requests. Load drifts per release (sd 0.3 on the log) and per
+    interval (sd 0.2); each request goes to the challenger with ``share``."""
+    load = rng.lognormal(0.0, 0.3, (releases, 1)) * rng.lognormal(0.0, 0.2, (releases, looks))
+    total = rng.poisson(rate * INTERVAL_SECONDS * load)
+    challenger_total = rng.binomial(total, share)
+    champion_total = total - challenger_total
+    return (
+        rng.binomial(champion_total, base),
+        champion_total,
+        rng.binomial(challenger_total, changed),
+        challenger_total,
     )
-    champion_total = rng.poisson(requests_per_arm_per_scrape * load, size=shape)
-    challenger_total = rng.poisson(requests_per_arm_per_scrape * load, size=shape)
-    champion_bad = rng.binomial(champion_total, champion_rate)
-    challenger_bad = rng.binomial(challenger_total, challenger_rate)
-    return champion_bad, champion_total, challenger_bad, challenger_total
 
 
-def per_interval(counts: Array, scrapes: int) -> Array:
-    releases, samples = counts.shape
-    return counts.reshape(releases, samples // scrapes, scrapes).sum(axis=2)
+def first_releases(counts: Counts, releases: int) -> Counts:
+    return counts[0][:releases], counts[1][:releases], counts[2][:releases], counts[3][:releases]
 
 
-def increments_of(
-    release: int, champion_bad: Array, champion_total: Array, bad: Array, total: Array
-) -> list[tuple[float, float, float, float]]:
-    return [
-        (float(cb), float(ct), float(xb), float(xt))
-        for cb, ct, xb, xt in zip(
-            champion_bad[release],
-            champion_total[release],
-            bad[release],
-            total[release],
-            strict=True,
-        )
-    ]
+def challenger_requests_at(counts: Counts, looks: Array) -> Array:
+    cumulative = np.cumsum(counts[3], axis=1)
+    index = np.clip(np.nan_to_num(looks, posinf=1).astype(int) - 1, 0, cumulative.shape[1] - 1)
+    return np.where(np.isfinite(looks), cumulative[np.arange(len(looks)), index], np.inf)
 
 
-# --- (a) A/A: false rollbacks against the number of looks ---------------------------
+# --- (a) A/A ----------------------------------------------------------------------------
 
 
-def kayenta_rejections(
-    champion_rates: Array, challenger_rates: Array, scrapes: int, looks: int
-) -> tuple[Array, Array]:
-    """Per release and look: did a two-sided Mann-Whitney test at level alpha on all
-    samples so far reject (either way), and did it say the challenger is higher?"""
-    releases = champion_rates.shape[0]
-    any_direction = np.zeros((releases, looks), dtype=bool)
-    higher = np.zeros((releases, looks), dtype=bool)
-    for look in range(1, looks + 1):
-        x = challenger_rates[:, : look * scrapes]
-        y = champion_rates[:, : look * scrapes]
-        statistic, p_value = stats.mannwhitneyu(
-            x, y, alternative="two-sided", axis=1, method="asymptotic"
-        )
-        significant = p_value < ALPHA
-        any_direction[:, look - 1] = significant
-        higher[:, look - 1] = significant & (statistic > x.shape[1] * y.shape[1] / 2)
-    return any_direction, higher
-
-
-def bench_false_rollbacks(rng: np.random.Generator, releases: int) -> None:
-    looks, scrapes = 20, 6
-    champion_bad, champion_total, challenger_bad, challenger_total = simulate_counts(
-        rng, releases, looks, scrapes, 2000 / scrapes, 0.01, 0.01
-    )
-    started = time.perf_counter()
-    sums = [per_interval(a, scrapes) for a in (champion_bad, champion_total)]
-    sums += [per_interval(a, scrapes) for a in (challenger_bad, challenger_total)]
-    first_worse = np.full(releases, np.inf)
-    first_rejection = np.full(releases, np.inf)
-    for release in range(releases):
-        test = SequentialRatioTest(grid=GRID)
-        for look, counts in enumerate(increments_of(release, *sums), start=1):
-            test = test.update(*counts)
-            result = test.summary(alpha=ALPHA, better=Better.LOWER, margin=MARGIN)
-            if not result.lower <= 1.0 <= result.upper:
-                first_rejection[release] = min(first_rejection[release], look)
-            if result.verdict == ComparisonVerdict.WORSE:
-                first_worse[release] = look
-                break
-    sequential_seconds = time.perf_counter() - started
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        champion_rates = np.where(champion_total > 0, champion_bad / champion_total, 0.0)
-        challenger_rates = np.where(challenger_total > 0, challenger_bad / challenger_total, 0.0)
-    any_direction, higher = kayenta_rejections(champion_rates, challenger_rates, scrapes, looks)
-
-    print(f"\n### (a) A/A: identical versions, {releases} releases, alpha {ALPHA}\n")
+def bench_false_rollbacks(rng: np.random.Generator, releases: int, mw_releases: int) -> None:
+    print(f"\n### (a) A/A: identical versions at 1% errors, alpha {ALPHA}\n")
     print(
-        f"Each release: {looks} intervals, about 2,000 requests per arm per interval "
-        f"({scrapes} scrapes of ~333), 1% errors in both arms, load drifting per "
-        "release and per interval. A release counts once, at its first alarm.\n"
+        "Share of releases rolled back (Worse) at some look. The sequential judges stop "
+        "at their first verdict, so a promoted release cannot be rolled back later.\n"
     )
     print(
-        "| looks | sequential: false rollback (Worse) | sequential: ratio 1 rejected "
-        "(either way) | Mann-Whitney re-run each look: false rollback (higher) | "
-        "Mann-Whitney: rejected (either way) |"
+        "| requests/s | challenger share | looks | releases | OLD | NEW | "
+        "Mann-Whitney re-run each look |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: |")
-    for mark in LOOK_MARKS:
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for share, looks in ((0.5, 120), (0.5, 600), (0.1, 120), (0.1, 600)):
+        count = releases if looks == 120 else releases // 2
+        counts = streams(rng, count, looks, 0.01, 0.01, share)
+        if share == 0.5 and looks == 120:
+            check_against_module(counts)
+        old, new = (judge_streams(j, counts) for j in (old_judge(), new_judge()))
+        mw = mann_whitney(first_releases(counts, mw_releases), looks)
         print(
-            f"| {mark} | {pct(np.mean(first_worse <= mark))} | "
-            f"{pct(np.mean(first_rejection <= mark))} | "
-            f"{pct(np.mean(higher[:, :mark].any(axis=1)))} | "
-            f"{pct(np.mean(any_direction[:, :mark].any(axis=1)))} |"
+            f"| 50 | {share:.0%} | {looks} | {count:,} | {pct(old.rolled_back.mean())} | "
+            f"{pct(new.rolled_back.mean())} | {pct(np.isfinite(mw).mean())} "
+            f"({mw_releases:,} releases) |"
         )
-    once = np.mean(any_direction[:, looks - 1])
-    print(
-        f"\nMann-Whitney looked at once, at the end only: {pct(once)} rejected "
-        f"(its nominal {pct(ALPHA)}). Sequential judge: {sequential_seconds:.1f} s for "
-        f"{releases * looks:,} updates and summaries at most "
-        f"({sequential_seconds / (releases * looks) * 1e3:.2f} ms each)."
-    )
+    for count in (releases, releases // 2):
+        half_width = 1.96 * math.sqrt(ALPHA * (1 - ALPHA) / count)
+        print(f"\nA rate near {pct(ALPHA)} is known to +-{pct(half_width)} (95%) from {count:,}.")
 
 
-# --- (b) requests per arm until a regression is caught -------------------------------
+# --- (b) detection -------------------------------------------------------------------
 
 
 def bench_detection(rng: np.random.Generator, runs: int) -> None:
-    print(f"\n### (b) Requests per arm until the judge says Worse ({runs} runs each)\n")
+    print(f"\n### (b) Challenger requests until a regression is rolled back ({runs} runs each)\n")
     print(
-        "Look after every interval; a run that is not caught by the last interval "
-        "counts as not detected. Fixed horizon: a single two-proportion z-test at "
-        "two-sided 0.05 with 80% power, looked at once, for comparison.\n"
+        "50 requests/s, 120 looks (1 hour); a run not rolled back by then counts as not "
+        "detected. Medians and p90 of the challenger's requests at the rollback.\n"
     )
     print(
-        "| change | requests per arm per interval | detected | median | p90 | "
-        "fixed horizon (one look, 80% power) |"
+        "| change | challenger share | OLD: detected, median, p90 | NEW: detected, median, p90 | "
+        "Mann-Whitney: median, p90 |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: |")
+    cases = (
+        ("errors 1% -> 2%", 0.01, 0.02, 0.5),
+        ("errors 1% -> 2%", 0.01, 0.02, 0.1),
+        ("errors 1% -> 1.5%", 0.01, 0.015, 0.5),
+        ("slow share 10% -> 11%", 0.10, 0.11, 0.5),
+        ("errors 1% -> 3%", 0.01, 0.03, 0.1),
+    )
+    for label, base, changed, share in cases:
+        counts = streams(rng, runs, 120, base, changed, share)
+        cells = []
+        for judge in (old_judge(), new_judge()):
+            outcome = judge_streams(judge, counts)
+            looks = np.where(outcome.rolled_back, outcome.rollback, np.inf)
+            cells.append(detection_cell(challenger_requests_at(counts, looks)))
+        mw = challenger_requests_at(counts, mann_whitney(counts, 120))
+        print(
+            f"| {label} | {share:.0%} | {cells[0]} | {cells[1]} | "
+            f"{requests_text(np.quantile(mw, 0.5))}, {requests_text(np.quantile(mw, 0.9))} |"
+        )
+
+
+def detection_cell(requests: Array) -> str:
+    return (
+        f"{pct(np.isfinite(requests).mean())}, {requests_text(np.quantile(requests, 0.5))}, "
+        f"{requests_text(np.quantile(requests, 0.9))}"
+    )
+
+
+# --- (c) promotion of an identical challenger ---------------------------------------------
+
+
+def bench_promotion(rng: np.random.Generator, runs: int) -> None:
+    print(f"\n### (c) Identical challenger (1% errors): promoted within 1 hour ({runs} runs)\n")
+    print(
+        "Share of runs promoted (NonInferior or Superior) within 120 looks; the rest end "
+        "at maxDuration. NEW variants: the improvement-side prior's scale, a 10% margin "
+        "(what a margin relative to a low base rate gives), and two metrics (errors at "
+        "1%, slow share at 10%) that must both pass, at alpha each (intersection-union, "
+        "as the operator does) or at alpha/2 each.\n"
+    )
+    variants: list[tuple[str, Judge | None]] = [
+        ("OLD (margin 5%)", old_judge()),
+        ("NEW (margin 5%, scale 0.1)", new_judge()),
+        ("NEW, improvement scale 0.05", new_judge(improvement_scale=0.05)),
+        ("NEW, improvement scale 0.3", new_judge(improvement_scale=0.3)),
+        ("OLD, margin 10%", old_judge(0.1)),
+        ("NEW, margin 10%", new_judge(0.1)),
+        ("NEW, two metrics, alpha each", None),
+        ("NEW, two metrics, alpha/2 each", None),
+    ]
+    settings = [(50.0, 0.5), (50.0, 0.1), (500.0, 0.5), (500.0, 0.1)]
+    data = {key: streams(rng, runs, 120, 0.01, 0.01, key[1], key[0]) for key in settings}
+    slow = {key: streams(rng, runs, 120, 0.10, 0.10, key[1], key[0]) for key in settings}
+    header = " | ".join(f"{rate:g} req/s, share {share:.0%}" for rate, share in settings)
+    print(f"| judge | {header} |")
+    print("| --- |" + " ---: |" * len(settings))
+    for name, judge in variants:
+        cells = []
+        for key in settings:
+            if judge is not None:
+                cells.append(pct(judge_streams(judge, data[key]).promoted.mean()))
+                continue
+            alpha = ALPHA if "alpha each" in name else ALPHA / 2
+            both = new_judge(promote_alpha=alpha, worse_alpha=ALPHA / 2)
+            first, second = judge_streams(both, data[key]), judge_streams(both, slow[key])
+            # Promoted once both have passed, unless either rolled back first.
+            promoted_at = np.maximum(first.promotion, second.promotion)
+            rolled = np.minimum(first.rollback, second.rollback)
+            cells.append(pct(np.mean(promoted_at < rolled)))
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+# --- (d) counter resets -------------------------------------------------------------------
+
+PODS_PER_ARM = 2
+
+
+def pod_streams(
+    rng: np.random.Generator,
+    releases: int,
+    base: float,
+    changed: float,
+    restart: tuple[float, float],
+    looks: int = 120,
+) -> Counts:
+    """Per-pod cumulative counters with restarts (a restarted pod counts from zero and
+    is missing from the next read), read every interval and folded per series by
+    core/comparison.fold_series into the increments the judge sees."""
+    out = np.zeros((4, releases, looks))
+    per_pod = 50.0 * INTERVAL_SECONDS / 2 / PODS_PER_ARM
+    for release in range(releases):
+        last: list[dict[str, list[float]]] = [{}, {}]
+        counters = np.zeros((2, PODS_PER_ARM, 2))  # arm, pod, (bad, total)
+        down = np.zeros((2, PODS_PER_ARM), dtype=bool)
+        for look in range(looks + 1):
+            for arm, rate in enumerate((base, changed)):
+                served = rng.poisson(per_pod, PODS_PER_ARM) * ~down[arm]
+                counters[arm, :, 1] += served
+                counters[arm, :, 0] += rng.binomial(served, rate)
+                down[arm] = False
+                restarted = rng.random(PODS_PER_ARM) < restart[arm]
+                counters[arm, restarted] = 0
+                down[arm] = restarted
+                read = {
+                    f"pod-{pod}": Counter(*counters[arm, pod])
+                    for pod in range(PODS_PER_ARM)
+                    if not down[arm, pod]
+                }
+                increment = fold_series(last[arm], read, look)
+                last[arm] = increment.series
+                if look:
+                    out[2 * arm, release, look - 1] = increment.bad
+                    out[2 * arm + 1, release, look - 1] = increment.total
+    return out[0], out[1], out[2], out[3]
+
+
+def bench_restarts(rng: np.random.Generator, releases: int) -> None:
+    print(
+        f"\n### (d) Counter resets: per-pod counters folded by core/comparison ({releases} runs)\n"
+    )
+    print(
+        f"50 requests/s split 50/50 over {PODS_PER_ARM} pods per arm, 120 looks. Each pod "
+        "restarts with the given chance per interval (0.05: every ~10 min; 1/6: "
+        "crash-looping, every ~3 min).\n"
+    )
+    print(
+        "| scenario | restarts per pod per interval (champion, challenger) | "
+        "OLD: A/A rolled back | NEW: A/A rolled back | OLD: 1% -> 2% median, p90 | "
+        "NEW: 1% -> 2% median, p90 |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    cases: list[tuple[str, float, float, int, int, Callable[..., list[Judged]]]] = [
-        ("errors 1% -> 2%", 0.01, 0.02, 250, 200, run_ratio_releases),
-        ("slow share 10% -> 11% (histogram, le=0.75 s)", 0.10, 0.11, 1000, 250, run_histograms),
-    ]
-    for label, base, changed, per_interval_per_arm, max_intervals, runner in cases:
-        judged = runner(rng, runs, max_intervals, per_interval_per_arm, base, changed)
-        requests = np.array(
-            [
-                j.interval * per_interval_per_arm
-                if j.verdict == ComparisonVerdict.WORSE
-                else np.inf
-                for j in judged
-            ]
-        )
-        detected = np.isfinite(requests)
-        median, p90 = np.quantile(requests, 0.5), np.quantile(requests, 0.9)
-        print(
-            f"| {label} | {per_interval_per_arm:,} | {pct(detected.mean())} | "
-            f"{requests_text(median)} | {requests_text(p90)} | "
-            f"{fixed_horizon_per_arm(base, changed):,.0f} |"
-        )
-
-
-def run_ratio_releases(
-    rng: np.random.Generator,
-    runs: int,
-    intervals: int,
-    per_arm: int,
-    base: float,
-    changed: float,
-    better: Better = Better.LOWER,
-) -> list[Judged]:
-    champion_total = rng.poisson(per_arm, size=(runs, intervals))
-    challenger_total = rng.poisson(per_arm, size=(runs, intervals))
-    champion_bad = rng.binomial(champion_total, base)
-    challenger_bad = rng.binomial(challenger_total, changed)
-    counts = (champion_bad, champion_total, challenger_bad, challenger_total)
-    ratio = changed / base
-    return [judge_release(increments_of(r, *counts), ratio, better) for r in range(runs)]
-
-
-BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 2.5, math.inf)
-THRESHOLD = 0.75
-
-
-def bucket_probabilities(slow_share: float) -> Array:
-    """Latency distribution over BUCKETS with P(latency > 0.75 s) = slow_share."""
-    fast = np.array([0.3, 0.3, 0.25, 0.15]) * (1 - slow_share)
-    slow = np.array([0.6, 0.3, 0.1]) * slow_share
-    return np.concatenate([fast, slow])
-
-
-def histogram_counts(rng: np.random.Generator, requests: Array, slow_share: float) -> Array:
-    """Cumulative bucket counts (Prometheus ``le`` buckets) per release and interval."""
-    return np.cumsum(rng.multinomial(requests, bucket_probabilities(slow_share)), axis=-1)
-
-
-def run_histograms(
-    rng: np.random.Generator,
-    runs: int,
-    intervals: int,
-    per_arm: int,
-    base: float,
-    changed: float,
-) -> list[Judged]:
-    champion = histogram_counts(rng, rng.poisson(per_arm, size=(runs, intervals)), base)
-    challenger = histogram_counts(rng, rng.poisson(per_arm, size=(runs, intervals)), changed)
-    judged = []
-    for release in range(runs):
-        increments = []
-        for interval in range(intervals):
-            champion_slow, champion_total = count_above(
-                zip(BUCKETS, champion[release, interval].tolist(), strict=True), THRESHOLD
+    for label, restart in (
+        ("no restarts", (0.0, 0.0)),
+        ("restarts in both arms", (0.05, 0.05)),
+        ("crash-looping challenger, restarting champion", (0.05, 1 / 6)),
+    ):
+        same = pod_streams(rng, releases, 0.01, 0.01, restart)
+        worse = pod_streams(rng, releases, 0.01, 0.02, restart)
+        cells = []
+        for judge in (old_judge(), new_judge()):
+            cells.append(pct(judge_streams(judge, same).rolled_back.mean()))
+        for judge in (old_judge(), new_judge()):
+            outcome = judge_streams(judge, worse)
+            looks = np.where(outcome.rolled_back, outcome.rollback, np.inf)
+            requests = challenger_requests_at(worse, looks)
+            cells.append(
+                f"{requests_text(np.quantile(requests, 0.5))}, "
+                f"{requests_text(np.quantile(requests, 0.9))}"
             )
-            challenger_slow, challenger_total = count_above(
-                zip(BUCKETS, challenger[release, interval].tolist(), strict=True), THRESHOLD
-            )
-            increments.append((champion_slow, champion_total, challenger_slow, challenger_total))
-        judged.append(judge_release(increments, changed / base))
-    return judged
+        print(f"| {label} | {restart[0]:.2g}, {restart[1]:.2g} | " + " | ".join(cells) + " |")
 
 
-def fixed_horizon_per_arm(base: float, changed: float, power: float = 0.8) -> float:
-    z_alpha, z_beta = stats.norm.ppf(1 - ALPHA / 2), stats.norm.ppf(power)
-    variance = base * (1 - base) + changed * (1 - changed)
-    return float((z_alpha + z_beta) ** 2 * variance / (changed - base) ** 2)
+# --- (e) sizing non-inferiority -----------------------------------------------------------------
 
 
-# --- (c) power over effect sizes -----------------------------------------------------
-
-
-def bench_power(rng: np.random.Generator, runs: int) -> None:
-    ratios = (0.5, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
-    settings = [
-        ("errors, champion at 1%", 0.01, 2000, 20),
-        ("slow requests, champion at 10%", 0.10, 2000, 20),
-    ]
-    for label, base, per_arm, intervals in settings:
-        print(
-            f"\n### (c) Power: {label}, {per_arm:,} requests per arm per interval, "
-            f"{intervals} intervals, margin {MARGIN}, {runs} runs per row\n"
-        )
-        print(
-            "The stage stops at the first conclusive verdict. 'Bounds missed' is the "
-            "share of runs in which the true ratio left the reported bounds at some "
-            f"look (promised: at most {pct(ALPHA)}).\n"
-        )
-        print(
-            "| true ratio | rolled back (Worse) | promoted (NonInferior or Superior) | "
-            "of which Superior | inconclusive at the end | median intervals to a verdict | "
-            "bounds missed |"
-        )
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for ratio in ratios:
-            judged = run_ratio_releases(rng, runs, intervals, per_arm, base, base * ratio)
-            verdicts = [j.verdict for j in judged]
-            decided = [j.interval for j in judged if j.verdict != ComparisonVerdict.INCONCLUSIVE]
-            worse = verdicts.count(ComparisonVerdict.WORSE) / runs
-            superior = verdicts.count(ComparisonVerdict.SUPERIOR) / runs
-            promoted = superior + verdicts.count(ComparisonVerdict.NON_INFERIOR) / runs
-            inconclusive = verdicts.count(ComparisonVerdict.INCONCLUSIVE) / runs
-            missed = np.mean([j.true_ratio_left_bounds for j in judged])
-            median = f"{np.median(decided):.0f}" if decided else "-"
-            print(
-                f"| {ratio:g} | {pct(worse)} | {pct(promoted)} | {pct(superior)} | "
-                f"{pct(inconclusive)} | {median} | {pct(missed)} |"
-            )
-
-
-# --- (d) A/A through pod restarts: per-pod counters, exact folding --------------------------
-
-RESTART_ALPHA = 0.05
-REQUESTS_PER_SECOND = 50.0  # both arms together, split 50/50
-INTERVAL_SECONDS = 30.0
-INTERVALS = 120  # one hour
-PODS_PER_ARM = 2
-ERROR_RATE = 0.01
-
-
-Restarts = Callable[[np.random.Generator, int, int], bool]  # (rng, interval, pod) -> restarts?
-
-
-@dataclass(frozen=True)
-class RestartScenario:
-    name: str
-    challenger_restart: Restarts
-    champion_restart: Restarts
-    empty_read: float = 0.0  # chance that one arm's read returns no series
-
-
-def _never(_rng: np.random.Generator, _interval: int, _pod: int) -> bool:
-    return False
-
-
-def _every(intervals: int) -> Restarts:
-    """The arm's first pod restarts every ``intervals``."""
-    return lambda _rng, interval, pod: pod == 0 and interval % intervals == 0
-
-
-def _chance(probability: float) -> Restarts:
-    """Every pod restarts with this chance each interval."""
-    return lambda rng, _interval, _pod: bool(rng.random() < probability)
-
-
-RESTART_SCENARIOS = (
-    RestartScenario("no restarts", _never, _never),
-    RestartScenario("one challenger pod restarting every 20 min", _every(40), _never),
-    RestartScenario("crash-looping challenger pods (each every ~3 min)", _chance(1 / 6), _never),
-    RestartScenario("restarts in both arms (each pod every ~10 min)", _chance(0.05), _chance(0.05)),
-    RestartScenario("transient empty reads (2% of reads per arm)", _never, _never, 0.02),
-)
-
-
-class Arm:
-    """Cumulative per-pod counters of one arm. A restarted pod starts again from zero
-    and is down (missing from reads, taking no traffic) for the interval after it."""
-
-    def __init__(self, rng: np.random.Generator, name: str, initial_requests: float):
-        self.rng = rng
-        self.names = [f"{name}-{pod}" for pod in range(PODS_PER_ARM)]
-        self.bad = [0] * PODS_PER_ARM
-        self.total = [0] * PODS_PER_ARM
-        self.down = [0] * PODS_PER_ARM
-        self._serve(initial_requests)
-
-    def interval(self, restarts: Restarts, interval: int) -> None:
-        self.down = [max(down - 1, 0) for down in self.down]
-        self._serve(REQUESTS_PER_SECOND / 2 * INTERVAL_SECONDS)
-        for pod in range(PODS_PER_ARM):
-            if restarts(self.rng, interval, pod):
-                self.bad[pod] = self.total[pod] = 0
-                self.down[pod] = 1
-
-    def _serve(self, mean_requests: float) -> None:
-        up = [pod for pod in range(PODS_PER_ARM) if not self.down[pod]]
-        for pod in up:
-            requests = int(self.rng.poisson(mean_requests / len(up)))
-            self.total[pod] += requests
-            self.bad[pod] += int(self.rng.binomial(requests, ERROR_RATE))
-
-    def read(self, empty: bool) -> dict[str, tuple[int, int]]:
-        if empty:
-            return {}
-        return {
-            name: (self.bad[pod], self.total[pod])
-            for pod, name in enumerate(self.names)
-            if not self.down[pod]
-        }
-
-
-def _sum_based_increment(
-    previous: tuple[float, float], now: tuple[float, float]
-) -> tuple[float, float]:
-    """The fold before issue 8, kept here as a reference only: one sum per arm, a drop
-    of the sum taken as a reset of the whole arm, bad and total reset separately."""
-    bad, total = now[0] - previous[0], now[1] - previous[1]
-    total = now[1] if total < 0 else total
-    bad = now[0] if bad < 0 else bad
-    return min(max(bad, 0.0), max(total, 0.0)), max(total, 0.0)
-
-
-def _restart_release(task: tuple[int, int, int]) -> tuple[bool, bool]:
-    """One release of one scenario: (sum-based fold rolled back, per-pod fold rolled back)."""
-    scenario_index, release, seed = task
-    scenario = RESTART_SCENARIOS[scenario_index]
-    rng = np.random.default_rng([seed, scenario_index, release])
-    champion = Arm(rng, "champion", 100 * REQUESTS_PER_SECOND / 2 * INTERVAL_SECONDS)
-    challenger = Arm(rng, "challenger", REQUESTS_PER_SECOND / 2 * 10)  # 10 s of warm-up
-    comparison = Comparison.model_validate(
-        {
-            "alpha": RESTART_ALPHA,
-            "metrics": [{"name": "errors", "kind": "ratio", "bad": "b", "total": "t"}],
-        }
-    )
-    records: list[ComparisonStatus] = []
-    sums: tuple[tuple[float, float], tuple[float, float]] | None = None
-    test = SequentialRatioTest(grid=GRID)
-    old_failed = new_failed = False
-    for interval in range(INTERVALS + 1):
-        if interval:
-            champion.interval(scenario.champion_restart, interval)
-            challenger.interval(scenario.challenger_restart, interval)
-        reads = [arm.read(rng.random() < scenario.empty_read) for arm in (champion, challenger)]
-        if not new_failed:
-            reading = MetricReading(
-                champion={key: Counter(*values) for key, values in reads[0].items()},
-                challenger={key: Counter(*values) for key, values in reads[1].items()},
-            )
-            records, result = fold_comparison(comparison, records, {"errors": reading}, _T0)
-            new_failed = result.verdict is Verdict.FAIL
-        if not old_failed:
-            # An empty read was a sum of nothing: zero.
-            now = tuple(
-                (float(sum(b for b, _ in read.values())), float(sum(t for _, t in read.values())))
-                for read in reads
-            )
-            if sums is not None:
-                increments = [_sum_based_increment(sums[arm], now[arm]) for arm in (0, 1)]
-                test = test.update(*increments[0], *increments[1])
-                verdict = test.summary(alpha=RESTART_ALPHA, better=Better.LOWER, margin=1.05)
-                old_failed = verdict.verdict == ComparisonVerdict.WORSE
-            sums = (now[0], now[1])
-        if old_failed and new_failed:
-            break
-    return old_failed, new_failed
-
-
-_T0 = datetime(2024, 5, 1, tzinfo=UTC)
-
-
-def bench_restarts(seed: int, releases: int, processes: int) -> None:
+def bench_sizing(rng: np.random.Generator, runs: int) -> None:
+    print(f"\n### (e) Requests per arm for an identical challenger to pass ({runs} runs)\n")
     print(
-        f"\n### (d) A/A through pod restarts: {releases} releases per scenario, "
-        f"alpha {RESTART_ALPHA}\n"
+        "NEW judge, 50/50 split, alpha 0.05, looking every 20 bad events in total. Given "
+        "the bad events, the split does not depend on the base rate (for small rates), "
+        "so the bad events needed are fixed and the requests are those divided by the "
+        "base rate. Power: share of identical challengers promoted by then.\n"
     )
+    bases = (0.001, 0.01, 0.05, 0.10)
     print(
-        f"Identical versions, {ERROR_RATE:.0%} errors, {REQUESTS_PER_SECOND:g} requests/s "
-        f"split 50/50 over {PODS_PER_ARM} pods per arm, a {INTERVAL_SECONDS:g} s interval, "
-        f"{INTERVALS * INTERVAL_SECONDS / 3600:g} hour. Counters are simulated per pod; a "
-        "restarted pod counts from zero and is missing from the read after it. 'Per pod' "
-        "folds the reads with core/comparison.py (fold_comparison); 'one sum' is the "
-        "sum-based fold it replaced, kept in this script as a reference.\n"
+        "| margin | power | bad events per arm | "
+        + " | ".join(f"requests per arm at {base:.1%}" for base in bases)
+        + " |"
     )
-    print("| scenario | false rollbacks, one sum per arm (before) | false rollbacks, per pod |")
-    print("| --- | ---: | ---: |")
-    tasks = [
-        (scenario, release, seed)
-        for scenario in range(len(RESTART_SCENARIOS))
-        for release in range(releases)
-    ]
-    with multiprocessing.Pool(processes) as pool:
-        outcomes = pool.map(_restart_release, tasks, chunksize=8)
-    for index, scenario in enumerate(RESTART_SCENARIOS):
-        mine = outcomes[index * releases : (index + 1) * releases]
-        old = sum(o for o, _ in mine) / releases
-        new = sum(n for _, n in mine) / releases
-        print(f"| {scenario.name} | {pct(old)} | {pct(new)} |")
-    half_width = 1.96 * math.sqrt(RESTART_ALPHA * (1 - RESTART_ALPHA) / releases)
-    print(
-        f"\nWith {releases} releases a rate near {pct(RESTART_ALPHA)} is known to about "
-        f"+-{pct(half_width)} (95%)."
-    )
+    print("| ---: | ---: | ---: |" + " ---: |" * len(bases))
+    per_look = 20
+    for margin, looks in ((0.05, 3000), (0.10, 800), (0.20, 250)):
+        bad = np.full((runs, looks), per_look)
+        challenger_bad = rng.binomial(bad, 0.5)
+        totals = np.full((runs, looks), 1000)
+        counts = (bad - challenger_bad, totals, challenger_bad, totals)
+        outcome = judge_streams(new_judge(margin), counts)
+        needed = np.where(outcome.promoted, outcome.promotion, np.inf) * per_look / 2
+        for power in (0.5, 0.8, 0.95):
+            events = np.quantile(needed, power, method="inverted_cdf")
+            cells = " | ".join(requests_text(events / base) for base in bases)
+            print(f"| {margin:.0%} | {power:.0%} | {requests_text(events)} | {cells} |")
 
 
 # --- output --------------------------------------------------------------------------
@@ -581,42 +569,44 @@ def requests_text(value: float) -> str:
     return f"{value:,.0f}" if math.isfinite(value) else "not reached"
 
 
+SECTIONS = ("a", "b", "c", "d", "e")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    global GRID
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=2000, help="A/A releases for (a)")
-    parser.add_argument("--runs", type=int, default=500, help="runs per row for (b) and (c)")
+    parser.add_argument("--runs", type=int, default=1000, help="runs per row for (b)")
+    parser.add_argument("--promotion-runs", type=int, default=500, help="runs for (c), (e)")
+    parser.add_argument("--mw-releases", type=int, default=300, help="Mann-Whitney releases")
+    parser.add_argument("--restart-releases", type=int, default=200, help="runs for (d)")
     parser.add_argument("--seed", type=int, default=20240501)
+    parser.add_argument(
+        "--section", choices=SECTIONS, action="append", help="only these sections (repeatable)"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: few releases and runs")
-    parser.add_argument(
-        "--restarts", action="store_true", help="only (d): false rollbacks through restarts"
-    )
-    parser.add_argument(
-        "--restart-releases", type=int, default=400, help="releases per scenario for (d)"
-    )
-    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
-    parser.add_argument(
-        "--prior-scale",
-        type=float,
-        default=RatioGrid().prior_scale,
-        help="sd of the judge's normal prior on log(ratio), to compare with the default",
-    )
     args = parser.parse_args(argv)
-    GRID = replace(GRID, prior_scale=args.prior_scale)
     if args.quick:
-        args.releases, args.runs, args.restart_releases = 100, 40, 40
+        args.releases, args.runs, args.promotion_runs = 200, 100, 50
+        args.mw_releases, args.restart_releases = 50, 20
     started = time.perf_counter()
-    rng = np.random.default_rng(args.seed)
     print(
-        f"Judge benchmark: alpha {ALPHA}, margin {MARGIN}, prior scale {GRID.prior_scale}, "
-        f"seed {args.seed}, "
+        f"Judge benchmark: alpha {ALPHA}, margin {DEFAULT_MARGIN}, seed {args.seed}, "
         f"numpy {np.__version__}, scipy {scipy.__version__}, Python {sys.version.split()[0]}"
     )
-    if not args.restarts:
-        bench_false_rollbacks(rng, args.releases)
-        bench_detection(rng, args.runs)
-        bench_power(rng, args.runs)
-    bench_restarts(args.seed, args.restart_releases, args.processes)
+    sections: dict[str, tuple[Callable[..., None], tuple[object, ...]]] = {
+        "a": (bench_false_rollbacks, (args.releases, args.mw_releases)),
+        "b": (bench_detection, (args.runs,)),
+        "c": (bench_promotion, (args.promotion_runs,)),
+        "d": (bench_restarts, (args.restart_releases,)),
+        "e": (bench_sizing, (args.promotion_runs,)),
+    }
+    for index, name in enumerate(SECTIONS):
+        if args.section and name not in args.section:
+            continue
+        section, section_args = sections[name]
+        # One stream of random numbers per section: a section alone gives the same figures.
+        section(np.random.default_rng([args.seed, index]), *section_args)
+        print(f"\n(section ({name}): {time.perf_counter() - started:.0f} s so far)")
     print(f"\nTotal: {time.perf_counter() - started:.0f} s")
 
 

@@ -202,7 +202,7 @@ def test_alpha_is_split_across_the_metrics() -> None:
     worse = None
     for bad in range(30, 200):
         test = SequentialRatioTest().update(20, 10_000, bad, 10_000)
-        if 20 <= test.e_value() < 40:
+        if 20 <= test.worse_e_value() < 40:
             worse = bad
             break
     assert worse is not None
@@ -222,7 +222,7 @@ def test_alpha_is_split_across_the_metrics() -> None:
         }
         records, result = fold_comparison(comparison, records, readings, T0)
         results.append(result.verdict)
-        assert f"decides at {metrics / 0.05:.3g}" in records[0].message
+        assert f"Worse at {metrics / 0.05:.3g}" in records[0].message
     assert results == [Verdict.FAIL, Verdict.INCONCLUSIVE]
 
 

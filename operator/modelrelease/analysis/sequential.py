@@ -1,4 +1,4 @@
-"""The champion-challenger judge: an anytime-valid test on the ratio of two event rates.
+"""The champion-challenger judge: anytime-valid one-sided tests on the ratio of two event rates.
 
 Each interval brings, per arm, a count of *bad* events (errors, requests slower
 than a threshold, ...) and a count of requests. Given the ``n`` bad events of one
@@ -7,50 +7,95 @@ interval, the challenger's share of them is binomial: with rate ratio ``r``
 that interval's requests, its count is ``Binomial(n, p(r))`` with
 ``p(r) = r*p0 / (r*p0 + 1 - p0)``. The share may change between intervals.
 
-The likelihood ratio of ``r`` against a null ``r0`` multiplies across
-intervals; averaged over a fixed prior on ``log r`` (a normal around ``log r0``,
-discretised on a grid of ratios) it is an *e-value*: a nonnegative
-supermartingale under the null, so by Ville's inequality it ever reaches
-``1/alpha`` with probability at most ``alpha``, however often it is looked at.
-The grid ratios not rejected that way form a confidence sequence, valid at every
-interval at once; the reported bounds are its smallest and largest grid ratio
-(2% apart by default). Verdicts read the bounds: ``Worse`` when they exclude 1
-on the bad side, ``Superior`` on the good side, ``NonInferior`` when they stay
-below the tolerated margin.
+**One-sided e-values.** Write ``t = log r``; in ``t`` the binomial is an
+exponential family with natural parameter ``t + a`` (``a`` the log odds of the
+share) and log-partition ``A(theta) = n*log(1 + e^theta)``. For a null ``t0``
+and an alternative ``t0 + d`` with ``d > 0``, one interval's likelihood ratio
+``exp(d*x - A(t0 + a + d) + A(t0 + a))`` has, under any ``t <= t0``, the
+expectation ``exp(A(t + a + d) - A(t + a) - A(t0 + a + d) + A(t0 + a)) <= 1``,
+because ``A(. + d) - A(.)`` is non-decreasing (``A`` is convex). So the product
+over intervals is a nonnegative supermartingale under the whole composite null
+"``r <= r0``", and so is any average of such products over alternatives above
+``r0`` with weights summing to at most 1 (a *mixture*), by symmetry likewise
+for "``r >= r0``" with alternatives below. By Ville's inequality such an
+*e-value* ever reaches ``1/alpha`` with probability at most ``alpha``, however
+often it is looked at.
+
+**Priors where the effects live.** Regressions worth a rollback are tens of
+percent to several-fold, so the alternatives on the regression side are
+weighted by a half-normal density on ``d = |log(r / r0)|`` with scale 0.5 (half
+its weight within a factor 1.40, 95% within 2.66). The improvement side mostly
+has to show non-inferiority, that a challenger near ``r = 1`` is below the
+margin ``m``, an offset of ``log m`` (0.049 for 5%): its half-normal has scale
+0.1, concentrated near the null. The weights are normalised over every offset
+the grid can hold; at a null near an end of the grid some offsets fall outside
+and the weights sum to less than 1, which keeps the e-value valid. Changing a
+prior is harmless if it does not look at the data (as an operator upgrade
+does); choosing it from the data would void the guarantee.
+
+**Bounds and verdicts.** Since the log-likelihood is concave in ``t``,
+``l(t0 + d) - l(t0)`` is non-increasing in ``t0`` for every ``d > 0``: the
+e-value against "``r <= r0``" does not increase with ``r0``, the one against
+"``r >= r0``" does not decrease. So the grid ratios rejected by each form a
+prefix (or suffix) of the grid and its end is found by bisection. The
+*lower bound* is the smallest grid ratio that "``r <= r0``" does not reject,
+the *upper bound* the largest that "``r >= r0``" does not reject; each is a
+one-sided confidence sequence, valid at every interval at once. With ``better:
+lower``: ``Worse`` is "``r <= 1``" rejected (lower bound above 1), ``Superior``
+"``r >= 1``" rejected, ``NonInferior`` "``r >= m``" rejected (upper bound below
+``m``); mirrored with ``better: higher``. The regression side is tested at
+``alpha`` (the false-rollback rate), the improvement side at
+``promotion_alpha`` (the false-promotion rate, ``alpha`` unless told
+otherwise). No split between them is needed: a rollback is wrong only if
+``r <= 1`` and a promotion only if ``r >= m`` (``r >= 1`` under superiority),
+so for any true ratio at most one of the two can be an error, except at exactly
+``r = 1`` under superiority, where either is (at most ``2 * alpha`` in all).
+The grid point nearest the maximum likelihood is never rejected by either side,
+so ``lower <= upper``.
+
+**The exact margin.** :meth:`RatioGrid.for_margin` spaces the grid so that
+``1 + margin`` is one of its points, so non-inferiority is tested at the margin
+itself. Should the margin not be a grid point (a state from an older grid, a
+margin edited mid-test), the nearest grid ratio towards 1 is tested instead: a
+stricter claim, since rejecting "``r >= m'``" with ``m' < m`` rejects
+"``r >= m``".
 
 Why this holds for real traffic, where each request fails independently with
 some probability (not Poisson counts): with equal error probabilities in both
 arms, the challenger's count given ``n`` is hypergeometric, which is smaller than
 the binomial in the convex order (Hoeffding, 1963, theorem 4); every likelihood
-ratio here is convex in that count, so its expectation stays at most 1. Away
-from ``r0 = 1`` the binomial is the Poisson-limit model, accurate for the small
-rates releases are judged on.
+ratio here is convex in that count, so its expectation stays at most 1 at
+``r = 1``. Away from ``r = 1`` the binomial is the Poisson-limit model, accurate
+for the small rates releases are judged on.
 
 The state is a log-likelihood per point of a fixed grid of ratios plus the
 cumulative counts; it serialises to a plain dict for ``status`` so a restarted
 operator resumes the same test. Pure stdlib math, no I/O.
 
-References: Johari et al., "Always valid inference" (2017); Lindon et al.,
-"Rapid regression detection in software deployments through sequential
-testing" (KDD 2022).
+References: Johari et al., "Always valid inference" (2017); Howard et al.,
+"Time-uniform, nonparametric, nonasymptotic confidence sequences" (2021);
+Lindon et al., "Rapid regression detection in software deployments through
+sequential testing" (KDD 2022).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from typing import Any, Final
 
-from modelrelease.api.constants import Better, Decision
+from modelrelease.api.constants import DEFAULT_MARGIN, Better, Decision
 
-STATE_VERSION: Final = 1
-"""Version of :meth:`SequentialRatioTest.to_dict`'s layout."""
+STATE_VERSION: Final = 2
+"""Version of :meth:`SequentialRatioTest.to_dict`'s layout; version 1 is still read."""
 
 _LOG_LIKELIHOOD_DECIMALS: Final = 6  # in status: short numbers, error < 1e-6 per write
 _MAX_LOG_E_VALUE: Final = 700.0  # e-values above e^700 are reported as e^700
+_TARGET_LOG_STEP: Final = 0.02  # grid spacing aimed at: bounds about 2% apart
+_LOG_RANGE: Final = math.log(20)  # the grid covers ratios 1/20 .. 20
 
 
 class ComparisonVerdict(StrEnum):
@@ -68,27 +113,40 @@ class ComparisonVerdict(StrEnum):
 
 @dataclass(frozen=True)
 class RatioGrid:
-    """The rate ratios the test speaks about, and its prior over them.
+    """The rate ratios the test speaks about, and its priors over them.
 
     The grid is ``exp(k * log_step)`` for ``k`` in ``-points_per_side ..
-    points_per_side``; the defaults cover ratios 1/20 .. 20 in 2% steps. For the
-    null ``r0`` the alternatives are the other grid points, weighted by a normal
-    density on ``log(r / r0)`` with standard deviation ``prior_scale``. A test
-    keeps its grid for life: changing the prior after seeing data would void the
-    guarantee, which is why the grid is part of the serialised state.
+    points_per_side``; the default (:meth:`for_margin` of the default margin)
+    covers ratios 1/20 .. 20 with 1.05 on the grid, about 2.5% apart. The
+    alternatives to a null ``r0`` on each side are weighted by a half-normal
+    density on ``|log(r / r0)|``: ``regression_scale`` on the side where the
+    challenger is worse, ``improvement_scale`` where it is better.
     """
 
-    log_step: float = 0.02
-    points_per_side: int = 150
-    prior_scale: float = 0.3
+    log_step: float = math.log(1 + DEFAULT_MARGIN) / 2
+    points_per_side: int = math.ceil(_LOG_RANGE / (math.log(1 + DEFAULT_MARGIN) / 2))
+    regression_scale: float = 0.5
+    improvement_scale: float = 0.1
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.log_step) and 0 < self.log_step <= 1):
             raise ValueError(f"log_step must be in (0, 1], got {self.log_step!r}")
         if not 1 <= self.points_per_side <= 2000:
             raise ValueError(f"points_per_side must be in 1..2000, got {self.points_per_side!r}")
-        if not (math.isfinite(self.prior_scale) and self.prior_scale > 0):
-            raise ValueError(f"prior_scale must be positive, got {self.prior_scale!r}")
+        for name in ("regression_scale", "improvement_scale"):
+            scale = getattr(self, name)
+            if not (math.isfinite(scale) and scale > 0):
+                raise ValueError(f"{name} must be positive, got {scale!r}")
+
+    @classmethod
+    def for_margin(cls, margin: float) -> RatioGrid:
+        """The default grid with ``1 + margin`` on it: steps near 2% that divide
+        ``log(1 + margin)`` exactly (a margin of 0 keeps 2% steps)."""
+        _check_margin(margin)
+        log_margin = math.log1p(margin)
+        steps = max(1, round(log_margin / _TARGET_LOG_STEP))
+        log_step = log_margin / steps if margin > 0 else _TARGET_LOG_STEP
+        return cls(log_step=log_step, points_per_side=math.ceil(_LOG_RANGE / log_step - 1e-9))
 
     @property
     def size(self) -> int:
@@ -107,9 +165,7 @@ class RatioGrid:
 
     def index_of(self, ratio: float) -> int:
         """The grid index of ``ratio``; a ratio between grid points is an error."""
-        if not (math.isfinite(ratio) and ratio > 0):
-            raise ValueError(f"a rate ratio must be positive and finite, got {ratio!r}")
-        position = math.log(ratio) / self.log_step + self.points_per_side
+        position = self._position(ratio)
         index = round(position)
         if abs(position - index) > 1e-6 or not 0 <= index < self.size:
             raise ValueError(
@@ -118,19 +174,35 @@ class RatioGrid:
             )
         return index
 
+    def index_towards_one(self, ratio: float) -> int:
+        """The grid index of ``ratio``, or of the nearest grid ratio between it and 1."""
+        position = self._position(ratio)
+        index = math.floor(position + 1e-6) if ratio >= 1 else math.ceil(position - 1e-6)
+        return min(max(index, 0), self.size - 1)
+
+    def _position(self, ratio: float) -> float:
+        if not (math.isfinite(ratio) and ratio > 0):
+            raise ValueError(f"a rate ratio must be positive and finite, got {ratio!r}")
+        return math.log(ratio) / self.log_step + self.points_per_side
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "logStep": self.log_step,
             "pointsPerSide": self.points_per_side,
-            "priorScale": self.prior_scale,
+            "regressionPriorScale": self.regression_scale,
+            "improvementPriorScale": self.improvement_scale,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RatioGrid:
+        """Read a grid back; a version 1 grid (one two-sided prior) gets today's priors,
+        a choice made without looking at its data."""
+        default = cls()
         return cls(
             log_step=float(data["logStep"]),
             points_per_side=int(data["pointsPerSide"]),
-            prior_scale=float(data["priorScale"]),
+            regression_scale=float(data.get("regressionPriorScale", default.regression_scale)),
+            improvement_scale=float(data.get("improvementPriorScale", default.improvement_scale)),
         )
 
 
@@ -155,7 +227,8 @@ class ArmCounts:
 @dataclass(frozen=True)
 class Result:
     """A comparison at one moment: estimate and bounds of the rate ratio
-    (challenger over champion), the e-value against "no difference", the verdict."""
+    (challenger over champion), the e-value that the challenger is worse than
+    the champion, the verdict."""
 
     estimate: float
     lower: float
@@ -236,15 +309,19 @@ class SequentialRatioTest:
 
     # --- reading ---------------------------------------------------------------
 
-    def e_value(self, ratio: float = 1.0) -> float:
-        """Evidence against "the rate ratio is ``ratio``" (a grid point); 1 without data."""
-        return math.exp(min(self._log_e_value(self.grid.index_of(ratio)), _MAX_LOG_E_VALUE))
+    def worse_e_value(self, ratio: float = 1.0, better: Better = Better.LOWER) -> float:
+        """Evidence that the challenger is worse than ``ratio`` times the champion
+        (against "rate ratio at most ``ratio``" when lower is better, "at least"
+        when higher is); 1 without data. ``ratio`` must be a grid point."""
+        upward = Better(better) == Better.LOWER
+        return _bounded_exp(self._log_e_value(self.grid.index_of(ratio), upward, regression=True))
 
-    def rejects(self, ratio: float = 1.0, alpha: float = 0.05) -> bool:
-        """Whether ``e_value(ratio) >= 1/alpha``, usually without computing the mixture."""
-        _check_alpha(alpha)
-        index = self.grid.index_of(ratio)
-        return bool(self.log_likelihoods) and self._rejection_rule(-math.log(alpha))(index)
+    def better_e_value(self, ratio: float = 1.0, better: Better = Better.LOWER) -> float:
+        """Evidence that the challenger is better than ``ratio`` times the champion
+        (``ratio`` 1: superiority; ``1 + margin``: non-inferiority, or
+        ``1 / (1 + margin)`` when higher is better); 1 without data."""
+        upward = Better(better) == Better.HIGHER
+        return _bounded_exp(self._log_e_value(self.grid.index_of(ratio), upward, regression=False))
 
     def estimate(self) -> float:
         """Maximum-likelihood rate ratio (refined between grid points); 1 without data."""
@@ -260,49 +337,69 @@ class SequentialRatioTest:
                 offset = max(-0.5, min(0.5, offset))
         return math.exp(self.grid.log_ratio(best) + offset * self.grid.log_step)
 
-    def confidence_interval(self, alpha: float) -> tuple[float, float]:
-        """Smallest and largest grid ratio not rejected at level ``alpha``.
+    def confidence_interval(
+        self,
+        alpha: float,
+        better: Better = Better.LOWER,
+        promotion_alpha: float | None = None,
+    ) -> tuple[float, float]:
+        """Lower and upper bound of the rate ratio: each a one-sided confidence
+        sequence, the one on the challenger's bad side at level ``alpha``, the
+        other at ``promotion_alpha`` (default ``alpha``).
 
-        The pair covers the true ratio at every interval simultaneously with
-        probability at least ``1 - alpha``. The ends of the grid stand for "at
-        most" and "at least" that ratio. Never empty: the most likely grid point
-        has an e-value of at most 1.
+        The ends of the grid stand for "at most" and "at least" that ratio.
+        Never empty: the most likely grid point is rejected by neither side.
         """
         _check_alpha(alpha)
+        promotion_alpha = alpha if promotion_alpha is None else promotion_alpha
+        _check_alpha(promotion_alpha)
         if not self.log_likelihoods:
             return self.grid.ratio(0), self.grid.ratio(self.grid.size - 1)
-        rejects = self._rejection_rule(-math.log(alpha))
-        candidates = range(self.grid.size)
-        lowest = next(i for i in candidates if not rejects(i))
-        highest = next(i for i in reversed(candidates) if i == lowest or not rejects(i))
+        lower_alpha, upper_alpha = (
+            (alpha, promotion_alpha) if Better(better) == Better.LOWER else (promotion_alpha, alpha)
+        )
+        lowest, highest = self._bounds(better, lower_alpha, upper_alpha)
         return self.grid.ratio(lowest), self.grid.ratio(highest)
 
     def summary(
         self,
         alpha: float = 0.05,
         better: Better = Better.LOWER,
-        margin: float = 1.1,
+        margin: float = DEFAULT_MARGIN,
         decision: Decision = Decision.NON_INFERIORITY,
+        promotion_alpha: float | None = None,
     ) -> Result:
-        """Judge the challenger at level ``alpha``.
+        """Judge the challenger: ``Worse`` at level ``alpha``, ``NonInferior`` and
+        ``Superior`` at ``promotion_alpha`` (default ``alpha``).
 
-        ``margin`` (>= 1) is the tolerated factor in the bad direction: with
-        ``better: lower`` the challenger is non-inferior once the upper bound is
-        below ``margin``; with ``better: higher`` once the lower bound is above
-        ``1 / margin``. ``Worse`` wins over everything; ``Superior`` means the
-        bounds exclude 1 on the good side; under ``superiority`` a merely
-        non-inferior challenger stays ``Inconclusive``.
+        ``margin`` (>= 0) is the tolerated relative worsening, as in the CRD: with
+        ``better: lower`` the challenger is non-inferior once "ratio at least
+        ``1 + margin``" is rejected (the upper bound is below it); with ``better:
+        higher`` once "ratio at most ``1 / (1 + margin)``" is. ``Worse`` wins over
+        everything; ``Superior`` means the bounds exclude 1 on the good side; under
+        ``superiority`` a merely non-inferior challenger stays ``Inconclusive``.
         """
         _check_alpha(alpha)
-        if not (math.isfinite(margin) and margin >= 1):
-            raise ValueError(f"margin must be a factor >= 1, got {margin!r}")
+        _check_margin(margin)
         better = Better(better)
         decision = Decision(decision)
-        lower, upper = self.confidence_interval(alpha)
-        if better == Better.LOWER:
-            worse, superior, non_inferior = lower > 1, upper < 1, upper < margin
+        grid = self.grid
+        null = grid.null_index
+        if not self.log_likelihoods:
+            lowest, highest = 0, grid.size - 1
         else:
-            worse, superior, non_inferior = upper < 1, lower > 1, lower > 1 / margin
+            promotion = alpha if promotion_alpha is None else promotion_alpha
+            _check_alpha(promotion)
+            lower_alpha, upper_alpha = (
+                (alpha, promotion) if better == Better.LOWER else (promotion, alpha)
+            )
+            lowest, highest = self._bounds(better, lower_alpha, upper_alpha)
+        if better == Better.LOWER:
+            at_margin = grid.index_towards_one(1 + margin)
+            worse, superior, non_inferior = lowest > null, highest < null, highest < at_margin
+        else:
+            at_margin = grid.index_towards_one(1 / (1 + margin))
+            worse, superior, non_inferior = highest < null, lowest > null, lowest > at_margin
         if worse:
             verdict = ComparisonVerdict.WORSE
         elif superior:
@@ -313,9 +410,9 @@ class SequentialRatioTest:
             verdict = ComparisonVerdict.INCONCLUSIVE
         return Result(
             estimate=self.estimate(),
-            lower=lower,
-            upper=upper,
-            e_value=self.e_value(),
+            lower=grid.ratio(lowest),
+            upper=grid.ratio(highest),
+            e_value=self.worse_e_value(better=better),
             verdict=verdict,
         )
 
@@ -341,8 +438,10 @@ class SequentialRatioTest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SequentialRatioTest:
+        """Read a state back; version 1 (one two-sided prior) keeps its
+        log-likelihoods, which do not depend on the prior, and gets today's priors."""
         version = data.get("version")
-        if version != STATE_VERSION:
+        if version not in (1, STATE_VERSION):
             raise ValueError(
                 f"unknown comparison state version {version!r}, expected {STATE_VERSION}"
             )
@@ -362,42 +461,59 @@ class SequentialRatioTest:
 
     # --- internals -------------------------------------------------------------
 
-    def _log_e_value(self, centre: int) -> float:
+    def _log_e_value(self, centre: int, upward: bool, regression: bool) -> float:
+        """log of the e-value against "ratio at most grid point ``centre``" (``upward``:
+        alternatives above it) or "at least" (alternatives below), with the
+        regression-side or the improvement-side prior."""
         if not self.log_likelihoods:
             return 0.0
-        return _log_mixture(self.grid, centre, self.log_likelihoods) - (
-            _log_prior_normalisers(self.grid)[centre] + self.log_likelihoods[centre]
-        )
-
-    def _rejection_rule(self, log_threshold: float) -> Callable[[int], bool]:
-        """Whether the e-value of a grid point reaches the threshold, computing the
-        full mixture only where cheap bounds on it do not already decide."""
+        scale = self.grid.regression_scale if regression else self.grid.improvement_scale
+        weights = _log_half_normal(self.grid.log_step, scale, self.grid.size - 1)
         values = self.log_likelihoods
-        top = max(values)
-        best = values.index(top)
-        kernel = _log_prior_kernel(self.grid)
-        normalisers = _log_prior_normalisers(self.grid)
-        span = self.grid.size - 1
-        scale_in_steps = self.grid.prior_scale / self.grid.log_step
+        reference = values[centre]
+        if upward:
+            others = values[centre + 1 : centre + 1 + len(weights)]
+        else:
+            others = values[max(centre - len(weights), 0) : centre][::-1]
+        if not others:
+            return -math.inf
+        terms = [weight + value - reference for weight, value in zip(weights, others, strict=False)]
+        top = max(terms)
+        return top + math.log(math.fsum(math.exp(term - top) for term in terms))
 
-        def rejects(centre: int) -> bool:
-            gap = top - values[centre]
-            if gap < log_threshold:  # the mixture is an average: log e <= gap
-                return False
-            # The log-likelihood is concave in log r, so on the way to its maximum it
-            # lies above the chord: one term of the mixture, `steps` grid points
-            # towards the maximum, is a lower bound on the whole (slack for rounding).
-            needed = log_threshold + normalisers[centre] + 1e-6 * (1 + gap)
-            distance = abs(best - centre)
-            slope = gap / distance
-            steps = min(distance, max(1, round(slope * scale_in_steps**2)))
-            if kernel[span + steps] + steps * slope >= needed:
-                return True
-            if _log_chord_mixture(slope, distance, scale_in_steps) >= needed:
-                return True
-            return self._log_e_value(centre) >= log_threshold
+    def _bounds(self, better: Better, lower_alpha: float, upper_alpha: float) -> tuple[int, int]:
+        """Grid indices of the lower and upper bound, by bisection (see the module
+        docstring: the rejected ratios form a prefix, or a suffix, of the grid)."""
+        values = self.log_likelihoods
+        best = max(range(len(values)), key=values.__getitem__)
+        lower_is_regression = better == Better.LOWER  # then "r <= r0" is tested against worse
 
-        return rejects
+        def lower_rejects(index: int) -> bool:
+            log_e = self._log_e_value(index, upward=True, regression=lower_is_regression)
+            return log_e >= -math.log(lower_alpha)
+
+        def upper_rejects(index: int) -> bool:
+            log_e = self._log_e_value(index, upward=False, regression=not lower_is_regression)
+            return log_e >= -math.log(upper_alpha)
+
+        # The smallest index in 0..best that the lower side does not reject.
+        low, high = 0, best
+        while low < high:
+            middle = (low + high) // 2
+            if lower_rejects(middle):
+                low = middle + 1
+            else:
+                high = middle
+        lowest = low
+        # The largest index in best..size-1 that the upper side does not reject.
+        low, high = best, len(values) - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if upper_rejects(middle):
+                high = middle - 1
+            else:
+                low = middle
+        return lowest, low
 
 
 def count_above(buckets: Iterable[tuple[float, float]], threshold: float) -> tuple[float, float]:
@@ -483,43 +599,23 @@ def _normalised(values: list[float]) -> tuple[float, ...]:
     return tuple([value - top for value in values])
 
 
-def _log_chord_mixture(slope: float, distance: int, scale: float) -> float:
-    """A lower bound on the log of the sum, over ``d = 1 .. distance``, of the chord
-    terms ``f(d) = exp(-d^2 / (2 scale^2) + d * slope)``.
-
-    ``f`` is unimodal, so the sum is at least its integral minus its largest
-    value; the integral is Gaussian. Returns ``-inf`` where that says nothing.
-    """
-    mode = slope * scale**2
-    peak = min(max(mode, 1.0), float(distance))
-    log_largest = -(peak**2) / (2 * scale**2) + peak * slope
-    root_two = math.sqrt(2)
-    low, high = (1 - mode) / scale, (distance - mode) / scale
-    if low > 0:  # in the tails 1 - erf loses precision; erfc does not
-        mass = 0.5 * (math.erfc(low / root_two) - math.erfc(high / root_two))
-    elif high < 0:
-        mass = 0.5 * (math.erfc(-high / root_two) - math.erfc(-low / root_two))
-    else:
-        mass = 0.5 * (math.erf(high / root_two) - math.erf(low / root_two))
-    if mass <= 0:
-        return -math.inf
-    log_integral = mode * slope / 2 + math.log(scale * math.sqrt(2 * math.pi) * mass)
-    if log_integral <= log_largest:
-        return -math.inf
-    return log_integral + math.log1p(-math.exp(log_largest - log_integral))
+def _check_margin(margin: float) -> None:
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be a relative worsening >= 0 (0.05 is 5%), got {margin!r}")
 
 
-def _log_mixture(grid: RatioGrid, centre: int, log_likelihoods: tuple[float, ...]) -> float:
-    """log of sum over grid points j != centre of prior(j - centre) * exp(loglik_j)."""
-    kernel = _log_prior_kernel(grid)
-    start = grid.size - 1 - centre
-    terms = [
-        weight + value
-        for weight, value in zip(kernel[start : start + grid.size], log_likelihoods, strict=True)
-    ]
-    top = max(terms)
-    exp = math.exp
-    return top + math.log(sum([exp(term - top) for term in terms]))
+def _bounded_exp(log_value: float) -> float:
+    return math.exp(min(log_value, _MAX_LOG_E_VALUE))
+
+
+@cache
+def _log_half_normal(log_step: float, scale: float, offsets: int) -> tuple[float, ...]:
+    """Log weights of offsets of 1 .. ``offsets`` grid steps under a half-normal
+    prior with ``scale`` on the log ratio, normalised over those offsets."""
+    densities = [-((step * log_step) ** 2) / (2 * scale**2) for step in range(1, offsets + 1)]
+    top = max(densities)
+    log_total = top + math.log(math.fsum(math.exp(value - top) for value in densities))
+    return tuple(value - log_total for value in densities)
 
 
 @cache
@@ -530,28 +626,3 @@ def _log_ratios(grid: RatioGrid) -> tuple[float, ...]:
 @cache
 def _ratios(grid: RatioGrid) -> tuple[float, ...]:
     return tuple(math.exp(log_ratio) for log_ratio in _log_ratios(grid))
-
-
-@cache
-def _log_prior_kernel(grid: RatioGrid) -> tuple[float, ...]:
-    """Unnormalised log prior weight of an offset of d grid steps, at index d + size - 1.
-
-    The null itself gets no weight (it would only dilute the evidence).
-    """
-    span = grid.size - 1
-    variance = grid.prior_scale**2
-    return tuple(
-        -((offset * grid.log_step) ** 2) / (2 * variance) if offset else -math.inf
-        for offset in range(-span, span + 1)
-    )
-
-
-@cache
-def _log_prior_normalisers(grid: RatioGrid) -> tuple[float, ...]:
-    """Per null point, the log of its prior's total weight over the grid.
-
-    Computed by the same code path as the mixture, so that without data the
-    e-value is exactly 1.
-    """
-    flat = (0.0,) * grid.size
-    return tuple(_log_mixture(grid, centre, flat) for centre in range(grid.size))

@@ -135,6 +135,10 @@ class Decision(StrEnum):
     SUPERIORITY = "superiority"
 
 
+DEFAULT_MARGIN = 0.05
+"""The comparison's default non-inferiority margin: 5% worse than the champion at most."""
+
+
 class OnInconclusive(StrEnum):
     """What happens when a comparison is still inconclusive at ``maxDuration``."""
 

@@ -39,6 +39,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from modelrelease.api.constants import (
+    DEFAULT_MARGIN,
     Better,
     CapacityMode,
     ConditionStatus,
@@ -827,8 +828,11 @@ class Comparison(_SpecModel):
             "False-rollback rate of the whole comparison, in (0, 0.5]: the chance that any "
             "metric declares the challenger worse when it is not, however often it is "
             "checked. It is split evenly across the metrics (Bonferroni: each of k metrics "
-            "is tested at alpha/k, decides at e-value k/alpha and reports (1 - alpha/k) "
-            "bounds)."
+            "is tested for Worse at alpha/k, at e-value k/alpha). It is also the "
+            "false-promotion rate: the chance of promoting a challenger worse than `margin` "
+            "on some metric; promotion needs every metric to pass, so each is tested for it "
+            "at alpha. Each metric reports a one-sided (1 - alpha/k) bound on the worse side "
+            "and a one-sided (1 - alpha) bound on the better side."
         ),
     )
     decision: Decision = Field(
@@ -839,12 +843,15 @@ class Comparison(_SpecModel):
         ),
     )
     margin: float = Field(
-        default=0.05,
+        default=DEFAULT_MARGIN,
         ge=0,
         le=1,
         description=(
             "Non-inferiority margin, relative to the champion's rate: 0.05 accepts a challenger "
-            "up to 5% worse (a 5% higher error rate when `better` is `lower`)."
+            "up to 5% worse (a 5% higher error rate when `better` is `lower`), tested at "
+            "exactly that ratio. Showing it for an identical challenger takes about 10,000 "
+            "bad events per arm at 5% and 2,400 at 10% (80% of the time, see "
+            "docs/benchmarks.md): size `maxDuration` from the champion's rate."
         ),
     )
     warmup: Duration = Field(
@@ -1281,11 +1288,18 @@ class ComparisonStatus(_StatusModel):
     estimate: float | None = Field(
         default=None, description="Estimated ratio of challenger to champion bad-event rates."
     )
-    lower: float | None = Field(default=None, description="Lower confidence bound of the ratio.")
-    upper: float | None = Field(default=None, description="Upper confidence bound of the ratio.")
+    lower: float | None = Field(
+        default=None, description="Lower confidence bound of the ratio (one-sided)."
+    )
+    upper: float | None = Field(
+        default=None, description="Upper confidence bound of the ratio (one-sided)."
+    )
     e_value: float | None = Field(
         default=None,
-        description="Evidence against no difference; decides at k/alpha for k metrics.",
+        description=(
+            "Evidence against no difference, in the direction where the challenger is worse; "
+            "Worse at k/alpha for k metrics."
+        ),
     )
     verdict: Verdict = Field(
         default=Verdict.INCONCLUSIVE,

@@ -8,9 +8,12 @@ and hands them over as :class:`MetricReading`. Here they become exact
 increments against the last values per series kept in ``status.comparison``
 (:func:`fold_series`), are folded into the anytime-valid judge
 (:class:`~modelrelease.analysis.sequential.SequentialRatioTest`, whose state
-lives in status too) and summarised per metric. The comparison's ``alpha`` is
-split evenly across its metrics, so the release's false-rollback rate stays at
-most ``alpha`` however many metrics may each roll back.
+lives in status too) and summarised per metric. Release-level error control:
+any metric may roll back, so ``Worse`` is tested at ``alpha`` split evenly across
+the metrics (:func:`metric_alpha`) and the release's false-rollback rate stays at
+most ``alpha`` however many there are; a promotion needs every metric to pass,
+an intersection-union test, so each promotion verdict is tested at the whole
+``alpha`` and the false-promotion rate is still at most ``alpha``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from urllib.parse import quote
 
 from modelrelease.analysis.sequential import (
     ComparisonVerdict,
+    RatioGrid,
     SequentialRatioTest,
 )
 from modelrelease.api.constants import Better, Decision, MetricKind, StageType, Verdict
@@ -269,10 +273,14 @@ def fold_comparison(
 
 
 def metric_alpha(comparison: Comparison) -> float:
-    """Each metric's level: alpha split evenly (Bonferroni), since any metric may roll back.
+    """Each metric's level for ``Worse``: alpha split evenly (Bonferroni), since any
+    metric may roll back.
 
     E-values stay valid under the union bound at every look, so the chance that
     any of k metrics ever says Worse of an identical challenger is at most alpha.
+    Averaging the k e-values (also an e-value) would be the alternative; it needs
+    the same evidence when one metric regresses, and the split keeps each
+    metric's verdict and bounds readable on their own.
     """
     return comparison.alpha / len(comparison.metrics)
 
@@ -297,7 +305,7 @@ def _fold_metric(
         return record.model_copy(update=update), None
     # A read that answers ends the outage; the judge gives the verdict again.
     record = record.model_copy(update={"error_since": None, "verdict": Verdict.INCONCLUSIVE})
-    test, notice = _resume(record, now)
+    test, notice = _resume(comparison, record, now)
     record = record.model_copy(update={"note": notice or record.note})
     if record.champion_series is None or record.challenger_series is None:
         return _baseline(record, test, reading.champion, reading.challenger, now), notice
@@ -316,8 +324,9 @@ def _fold_metric(
     result = test.summary(
         alpha=alpha,
         better=metric.better,
-        margin=1 + comparison.margin,
+        margin=comparison.margin,
         decision=comparison.decision,
+        promotion_alpha=comparison.alpha,
     )
     e_value = min(result.e_value, MAX_REPORTED_E_VALUE)
     updated = record.model_copy(
@@ -387,21 +396,25 @@ _VERDICTS = {
 }
 
 
-def _resume(record: ComparisonStatus, now: datetime) -> tuple[SequentialRatioTest, str | None]:
-    """The judge as saved, and a note when it could not simply be resumed.
+def _resume(
+    comparison: Comparison, record: ComparisonStatus, now: datetime
+) -> tuple[SequentialRatioTest, str | None]:
+    """The judge as saved (a new one has the margin on its grid), and a note when it
+    could not simply be resumed.
 
     Never a silent restart: status written by an operator that kept sums over
     pods keeps its evidence and counts per series from a new baseline (sums
     cannot be split into pods exactly: the interval before it is not counted);
     a state that cannot be read starts the test again, and says so.
     """
+    fresh = SequentialRatioTest(grid=RatioGrid.for_margin(comparison.margin))
     if record.state is None:
-        return SequentialRatioTest(), None
+        return fresh, None
     since = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         test = SequentialRatioTest.from_dict(record.state)
     except ValueError as error:
-        return SequentialRatioTest(), (
+        return fresh, (
             f"the judge's saved state could not be read ({error}); the test started again "
             f"at {since} and the evidence before it was dropped"
         )
@@ -426,14 +439,19 @@ def _metric_message(
     verdict: ComparisonVerdict,
     e_value: float,
 ) -> str:
-    lower, upper = test.confidence_interval(alpha)
-    confidence = f"{100 * (1 - alpha):.4g}"
+    lower, upper = test.confidence_interval(alpha, metric.better, comparison.alpha)
+    lower_level, upper_level = (
+        (f"{100 * (1 - alpha):.4g}", f"{100 * (1 - comparison.alpha):.4g}")
+        if metric.better is Better.LOWER
+        else (f"{100 * (1 - comparison.alpha):.4g}", f"{100 * (1 - alpha):.4g}")
+    )
     direction = "lower" if metric.better is Better.LOWER else "higher"
     seen = (
         f"challenger {_rate(test.challenger.bad, test.challenger.total)}, "
         f"champion {_rate(test.champion.bad, test.champion.total)}; rate ratio "
-        f"{test.estimate():.3g} ({confidence}% bounds {lower:.3g}..{upper:.3g}), "
-        f"e-value {e_value:.3g} (decides at {1 / alpha:.3g})"
+        f"{test.estimate():.3g} (bounds {lower:.3g}..{upper:.3g}, one-sided "
+        f"{lower_level}% and {upper_level}%), e-value that it is worse {e_value:.3g} "
+        f"(Worse at {1 / alpha:.3g})"
     )
     what = {
         ComparisonVerdict.WORSE: "significantly worse than the champion",
