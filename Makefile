@@ -16,14 +16,14 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[test,lint]'
 	touch $@
 
 .PHONY: venv
 venv: $(VENV)/.installed ## the Python environment (.venv)
 
 .PHONY: tools
-tools: venv ## build/fetch etcd, kube-*, kwok, kubectl, helm, Prometheus, CRDs (cached)
+tools: venv ## build/fetch etcd, kube-*, kwok, kubectl, helm, Prometheus, CRDs, lint and Argo CD test tools (cached)
 	hack/tools.sh all
 
 # --- local cluster --------------------------------------------------------
@@ -43,11 +43,16 @@ verify-crds: venv ## fail when the checked-in CRDs or docs differ from the model
 	$(PY) -m modelrelease.api.crdgen --check
 
 # --- checks ---------------------------------------------------------------
-.PHONY: lint unit test-cluster test
-lint: venv ## ruff and mypy --strict
+.PHONY: lint lint-tools unit test-cluster test
+lint-tools: venv ## build actionlint (cached); ruff, mypy and hadolint come pinned in .venv
+	hack/tools.sh lint
+
+lint: lint-tools ## ruff, mypy --strict, actionlint on .github/workflows, hadolint on the Dockerfile
 	$(VENV)/bin/ruff check operator tests hack
 	$(VENV)/bin/ruff format --check operator tests hack
 	$(VENV)/bin/mypy
+	$(MODELRELEASE_CACHE)/bin/actionlint
+	$(VENV)/bin/hadolint Dockerfile
 
 unit: venv ## fast pure tests (no cluster)
 	hack/pytest.sh tests/unit

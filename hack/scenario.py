@@ -32,7 +32,7 @@ BEHAVIOUR = "simulator.modelrelease.dev/behaviour"
 RATE = "simulator.modelrelease.dev/rate"
 READY_AFTER = "simulator.modelrelease.dev/ready-after"
 FAULT_INJECTION = "MODELRELEASE_FAULT_INJECTION"  # see operator/modelrelease/kube/faults.py
-REVISION_SELECTOR = 'namespace="{{namespace}}",revision="{{revision}}"'
+REVISION_SELECTOR = 'namespace="{{namespace}}",{{revisionPods}}'
 
 Manifest = dict[str, Any]
 

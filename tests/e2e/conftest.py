@@ -324,13 +324,13 @@ def http_route(rate: float | None = 40.0) -> dict[str, Any]:
 
 ERROR_RATIO = (
     'sum(rate(vllm:request_success_total{{namespace="{{{{namespace}}}}",'
-    'revision="{{{{revision}}}}",finished_reason="error"}}[{window}]))'
+    '{{{{revisionPods}}}},finished_reason="error"}}[{window}]))'
     ' / sum(rate(vllm:request_success_total{{namespace="{{{{namespace}}}}",'
-    'revision="{{{{revision}}}}"}}[{window}]))'
+    "{{{{revisionPods}}}}}}[{window}]))"
 )
 TTFT_P95 = (
     "histogram_quantile(0.95, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket"
-    '{{namespace="{{{{namespace}}}}",revision="{{{{revision}}}}"}}[{window}])))'
+    '{{namespace="{{{{namespace}}}}",{{{{revisionPods}}}}}}[{window}])))'
 )
 WINDOW = "10s"
 

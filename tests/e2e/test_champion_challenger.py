@@ -33,10 +33,10 @@ ERRORS_METRIC = {
     "name": "errors",
     "kind": "ratio",
     "bad": (
-        'vllm:request_success_total{namespace="{{namespace}}",revision="{{revision}}",'
+        'vllm:request_success_total{namespace="{{namespace}}",{{revisionPods}},'
         'finished_reason="error"}'
     ),
-    "total": 'vllm:request_success_total{namespace="{{namespace}}",revision="{{revision}}"}',
+    "total": 'vllm:request_success_total{namespace="{{namespace}}",{{revisionPods}}}',
 }
 
 

@@ -13,6 +13,7 @@ from modelrelease.metrics.templating import (
     QueryContext,
     UnknownVariableError,
     escape_label_value,
+    pod_name_pattern,
     prometheus_duration,
     render,
     variables_in,
@@ -115,6 +116,60 @@ def test_variables_in_lists_each_once_in_order() -> None:
 )
 def test_prometheus_duration(seconds: float, duration: str) -> None:
     assert prometheus_duration(seconds) == duration
+
+
+# --- {{revisionPods}}: the revision's pods by the names Kubernetes gives them -------------------
+
+# Kubernetes' name alphabet (k8s.io/apimachinery/pkg/util/rand): no vowels, no 0, 1, 3.
+NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+HEX = "0123456789abcdef"
+release_names = st.from_regex(r"[a-z]([-a-z0-9]{0,50}[a-z0-9])?", fullmatch=True)
+revisions = st.text(HEX, min_size=10, max_size=10)
+pod_hashes = st.text(NAME_CHARS, min_size=1, max_size=10)
+suffixes = st.text(NAME_CHARS, min_size=5, max_size=5)
+
+
+def kubernetes_pod_name(deployment: str, pod_hash: str, suffix: str) -> str:
+    """What the Deployment and ReplicaSet controllers name a pod (names.SimpleNameGenerator
+    cuts a generateName base to 58 characters before the 5 random ones)."""
+    return f"{deployment}-{pod_hash}-"[:58] + suffix
+
+
+def test_revision_pods_is_a_whole_matcher() -> None:
+    rendered = render('x{namespace="{{namespace}}",{{ revisionPods }}}', CONTEXT)
+    chars = f"[{NAME_CHARS}]"
+    assert rendered == f'x{{namespace="llm",pod=~"chat-abc123def0-{chars}{{1,10}}-{chars}{{5}}"}}'
+
+
+@given(release_names, revisions, pod_hashes, suffixes)
+def test_revision_pods_matches_every_pod_of_the_revision(
+    release: str, revision: str, pod_hash: str, suffix: str
+) -> None:
+    pattern = pod_name_pattern(f"{release}-{revision}")
+    assert re.fullmatch(pattern, kubernetes_pod_name(f"{release}-{revision}", pod_hash, suffix))
+
+
+@given(release_names, revisions, revisions, pod_hashes, suffixes)
+def test_revision_pods_matches_no_pod_of_another_revision_or_release(
+    release: str, revision: str, other: str, pod_hash: str, suffix: str
+) -> None:
+    pattern = pod_name_pattern(f"{release}-{revision}")
+    if other != revision and len(release) <= 46:  # longer names cut the revision itself
+        assert not re.fullmatch(
+            pattern, kubernetes_pod_name(f"{release}-{other}", pod_hash, suffix)
+        )
+    # A release named `<release>-<revision>` has Deployments that start with this one's name;
+    # its pods are told apart while Kubernetes does not cut their names.
+    longer = f"{release}-{revision}-{other}"
+    if len(release) <= 35:
+        assert not re.fullmatch(pattern, kubernetes_pod_name(longer, pod_hash, suffix))
+
+
+def test_revision_pods_follows_the_cut_of_long_names() -> None:
+    release = "r" * 52  # the longest release name: its pods' names hold 5 revision characters
+    pattern = pod_name_pattern(f"{release}-abc123def0")
+    assert pattern == f"{release}-abc12[{NAME_CHARS}]{{5}}"
+    assert re.fullmatch(pattern, kubernetes_pod_name(f"{release}-abc123def0", "b" * 10, "zzzzz"))
 
 
 # --- SLOs: templates, arguments, and what a user sees when one is wrong ------------------------

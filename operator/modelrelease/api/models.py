@@ -83,7 +83,15 @@ RELEASE_NAME_MAX_LENGTH = DNS_LABEL_MAX_LENGTH - len("-") - 10
 RELEASE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 # The built-in query variables (see modelrelease.metrics.templating); template
 # arguments may not reuse these names.
-BUILTIN_QUERY_VARIABLES = ("namespace", "release", "revision", "champion", "challenger", "interval")
+BUILTIN_QUERY_VARIABLES = (
+    "namespace",
+    "release",
+    "revision",
+    "champion",
+    "challenger",
+    "interval",
+    "revisionPods",
+)
 
 # Messages shared by the CEL rules and the pydantic validators, so both layers
 # tell the user the same thing.
@@ -606,7 +614,9 @@ class SLO(_SpecModel):
         description=(
             "PromQL returning one number. Variables: `{{namespace}}`, `{{release}}`, "
             "`{{revision}}` (the revision under test), `{{champion}}`, `{{challenger}}`, "
-            "`{{interval}}`. Exclusive with `templateRef`."
+            '`{{interval}}`, and `{{revisionPods}}`: the matcher `pod=~"..."` of the '
+            "revision's pods by name, which needs no relabeling, e.g. "
+            '`errors{namespace="{{namespace}}",{{revisionPods}}}`. Exclusive with `templateRef`.'
         ),
     )
     template_ref: TemplateRef | None = Field(
@@ -769,8 +779,9 @@ class ComparisonMetric(_SpecModel):
         default=None,
         description=(
             "ratio: PromQL selecting the counter of bad events (errors) of one revision; "
-            '`{{revision}}` is the arm, e.g. `vllm:request_success_total{finished_reason="abort",'
-            'revision="{{revision}}"}`. Select raw counters, do not aggregate: the operator '
+            "`{{revision}}` and `{{revisionPods}}` are the arm's, e.g. "
+            '`vllm:request_success_total{finished_reason="abort",{{revisionPods}}}`. '
+            "Select raw counters, do not aggregate: the operator "
             "reads `sum by (namespace, pod, instance, job)` of it and takes exact increases "
             "per pod (an aggregate without those labels hides pod restarts)."
         ),
@@ -783,7 +794,7 @@ class ComparisonMetric(_SpecModel):
         default=None,
         description=(
             "histogram: PromQL selecting the `_bucket` series of one revision, e.g. "
-            '`vllm:time_to_first_token_seconds_bucket{revision="{{revision}}"}`.'
+            "`vllm:time_to_first_token_seconds_bucket{{{revisionPods}}}`."
         ),
     )
     threshold: float | None = Field(
@@ -1560,8 +1571,8 @@ class SLOTemplateSpec(_SpecModel):
     query: Query = Field(
         description=(
             "PromQL returning one number, with the built-in variables (`{{namespace}}`, "
-            "`{{release}}`, `{{revision}}`, `{{champion}}`, `{{challenger}}`, `{{interval}}`) "
-            "and the template's `args`."
+            "`{{release}}`, `{{revision}}`, `{{champion}}`, `{{challenger}}`, `{{interval}}`, "
+            "`{{revisionPods}}`) and the template's `args`."
         ),
     )
     requests_query: Query | None = Field(
