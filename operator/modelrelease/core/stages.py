@@ -142,12 +142,12 @@ def champion_challenger(p: Pass, stage: Stage, current: CurrentStage) -> None:
     if end is not None and p.now >= end:
         _inconclusive(p, spec, current, result.message)
         return
-    until = f"until {_clock(end)} at most" if end is not None else ""
+    until = f" until {_clock(end)} at most" if end is not None else ""
     p.status.phase = Phase.PROGRESSING
     p.progressing(
         ConditionStatus.TRUE,
         Reason.COMPARISON_INCONCLUSIVE,
-        f"{_traffic_text(current)}; comparing {until} (maxDuration {spec.max_duration}); "
+        f"{_traffic_text(current)}; comparing{until} (maxDuration {spec.max_duration}); "
         f"{result.message}; {_checks_text(p)}",
     )
     p.healthy()
@@ -358,7 +358,7 @@ def _judge(p: Pass, current: CurrentStage, duration: str) -> bool:
     if _held_for_metrics(p, current):
         return False
     end = step_end(current, duration)
-    ended = end is None or p.now >= end
+    ended = end is not None and p.now >= end
     if ended and verdict is Standing.PASSED:
         return True
     if end is None:
