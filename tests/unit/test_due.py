@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from modelrelease.api.constants import Action, Phase, Reason
 from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus, WebhookStage
+from modelrelease.core.comparison import MetricReading
 from modelrelease.core.decision import Decision
 from modelrelease.core.due import MINIMUM_DELAY, earliest
 from modelrelease.core.gate import gate_seed
@@ -130,7 +131,7 @@ def worlds(draw: st.DrawFn) -> tuple[CountingWorld, Any]:
     return world, draw(READINGS)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds(), st.floats(0.0, 1.0, exclude_max=True), st.floats(0.0, 1.0, exclude_max=True))
 def test_between_due_times_passes_change_nothing_and_read_nothing(
     drawn: tuple[CountingWorld, Any], early: float, later: float
@@ -338,3 +339,19 @@ def test_an_unschedulable_pod_is_due_when_its_grace_ends() -> None:
     assert plan(world.spec, world.status, observation, world.now).requeue_after == 20.0
     later = plan(world.spec, world.status, observation, world.now + timedelta(seconds=20))
     assert later.status.phase is Phase.ROLLED_BACK
+
+
+def test_a_comparison_read_that_failed_is_retried_an_interval_later_not_on_every_pass() -> None:
+    spec = make_spec(stages=[CHAMPION_CHALLENGER], analysis=NO_SLOS)
+    world, _ = step_started(spec)
+    world.now += timedelta(seconds=10)  # warmup: the baseline is due
+    assert needs(world.spec, world.status, world.now, SEED).comparison
+    failed = {"errors": MetricReading(error="Prometheus answered HTTP 503")}
+    observation = replace(world.observe(0.0, None, ()), comparison=failed)
+    decision = plan(world.spec, world.status, observation, world.now)
+    assert decision.status.comparison[0].error_since == world.now
+    assert decision.requeue_after == 7.0
+    for seconds in (0.1, 3.0, 6.9):
+        early = world.now + timedelta(seconds=seconds)
+        assert not needs(world.spec, decision.status, early, SEED).comparison
+    assert needs(world.spec, decision.status, world.now + timedelta(seconds=7), SEED).comparison

@@ -138,16 +138,16 @@ def champion_challenger(p: Pass, stage: Stage, current: CurrentStage) -> None:
         p.event(EventType.NORMAL, Reason.COMPARISON_WON, result.message)
         complete_stage(p, current)
         return
-    end = step_end(current, spec.max_duration)
+    end = _step_end(current, spec.max_duration)
     if end is not None and p.now >= end:
         _inconclusive(p, spec, current, result.message)
         return
-    until = f"until {_clock(end)} at most" if end is not None else ""
+    until = f" until {_clock(end)} at most" if end is not None else ""
     p.status.phase = Phase.PROGRESSING
     p.progressing(
         ConditionStatus.TRUE,
         Reason.COMPARISON_INCONCLUSIVE,
-        f"{_traffic_text(current)}; comparing {until} (maxDuration {spec.max_duration}); "
+        f"{_traffic_text(current)}; comparing{until} (maxDuration {spec.max_duration}); "
         f"{result.message}; {_checks_text(p)}",
     )
     p.healthy()
@@ -357,16 +357,14 @@ def _judge(p: Pass, current: CurrentStage, duration: str) -> bool:
         return False
     if _held_for_metrics(p, current):
         return False
-    end = step_end(current, duration)
-    ended = end is None or p.now >= end
+    end = _step_end(current, duration)
+    ended = end is not None and p.now >= end
     if ended and verdict is Standing.PASSED:
         return True
-    if end is None:
-        clock = f"the step lasts {duration}"
-    elif ended:
+    if ended and end is not None:
         clock = f"the step's {duration} ran out at {_clock(end)}; waiting for every SLO to pass"
     else:
-        clock = f"the step lasts {duration}, until {_clock(end)}"
+        clock = f"the step lasts {duration}" + (f", until {_clock(end)}" if end else "")
     p.status.phase = Phase.PROGRESSING
     p.progressing(
         ConditionStatus.TRUE,
@@ -377,7 +375,7 @@ def _judge(p: Pass, current: CurrentStage, duration: str) -> bool:
     return False
 
 
-def step_end(current: CurrentStage, duration: str) -> datetime | None:
+def _step_end(current: CurrentStage, duration: str) -> datetime | None:
     """When the step's ``duration`` runs out: its start plus the duration plus the time
     held (paused, waiting for data, metrics down); None before the step started."""
     start = current.step_start_time
@@ -402,21 +400,21 @@ def stage_due(p: Pass) -> datetime | None:
     if current.metrics_unavailable_since is not None:
         moment = _outage_decides_at(p)  # the step's clock is stopped meanwhile
     else:
-        moment = _stage_end(p, current)
+        moment = _current_end(p, current)
     return moment if moment is not None and moment > p.now else None
 
 
-def _stage_end(p: Pass, current: CurrentStage) -> datetime | None:
+def _current_end(p: Pass, current: CurrentStage) -> datetime | None:
     if current.index >= len(p.spec.stages):
         return None
     stage = p.spec.stages[current.index]
     if stage.canary is not None and current.step is not None:
         steps = stage.canary.steps
-        return step_end(current, steps[min(current.step, len(steps) - 1)].duration)
+        return _step_end(current, steps[min(current.step, len(steps) - 1)].duration)
     if stage.shadow is not None:
-        return step_end(current, stage.shadow.duration)
+        return _step_end(current, stage.shadow.duration)
     if stage.champion_challenger is not None:
-        return step_end(current, stage.champion_challenger.max_duration)
+        return _step_end(current, stage.champion_challenger.max_duration)
     return None
 
 
