@@ -215,6 +215,10 @@ class Reason(StrEnum):
     ABORTED = "Aborted"
     RETRYING = "Retrying"
     REVISION_REJECTED = "RevisionRejected"
+    STEP_SKIPPED = "StepSkipped"
+    UNDOING = "Undoing"
+    UNDONE = "Undone"
+    UNDO_REFUSED = "UndoRefused"
     STABLE = "Stable"
     # analysis
     SLO_FAILED = "SLOFailed"
