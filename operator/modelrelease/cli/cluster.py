@@ -77,10 +77,11 @@ class Cluster:
                 f"kubeconfig {path} does not exist; pass --kubeconfig or set KUBECONFIG"
             )
         try:
+            namespace = _namespace_of_context(Target(path, target.context, None))
+            self.namespace = target.namespace or namespace
             self.api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=path, context=target.context
             )
-            self.namespace = target.namespace or _namespace_of_context(target)
         except ConfigException as error:
             raise CommandError(
                 f"cannot use kubeconfig {shown}: {error}; pass --kubeconfig or --context"
