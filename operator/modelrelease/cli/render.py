@@ -108,7 +108,8 @@ def stage_clock(stage: Stage, current: CurrentStage, now: datetime) -> str:
     duration, started = _limit(stage, current)
     if started is None:
         return _not_started(stage.type)
-    elapsed = max((now - started).total_seconds() - current.held_seconds, 0.0)
+    # Whole seconds: the view is redrawn every second.
+    elapsed = float(max(round((now - started).total_seconds() - current.held_seconds), 0))
     if duration is None:
         return f"waiting {format_duration(elapsed)}"
     left = duration - elapsed
@@ -296,6 +297,8 @@ def _conditions(status: ModelReleaseStatus) -> list[str]:
     for condition in status.conditions:
         if condition.type == "Degraded" and condition.status.value != "True":
             continue
+        if condition.message and condition.message == status.message:
+            continue  # already the view's second line
         text = f"{condition.type}={condition.status.value} {condition.reason}"
         lines.append(f"  {text}" + (f": {condition.message}" if condition.message else ""))
     return ["conditions", *lines] if lines else []
