@@ -19,12 +19,18 @@ from typing import Any, TextIO
 import yaml
 
 from modelrelease.cli.cluster import Cluster, iterate
-from modelrelease.cli.render import TERMINAL_EXIT_CODES, settled_phase, status_view
+from modelrelease.cli.render import (
+    TERMINAL_EXIT_CODES,
+    StatusInputs,
+    settled_phase,
+    status_view,
+)
 
 Json = dict[str, Any]
 TICK_SECONDS = 1.0
 REFRESH_SECONDS = 3.0  # route and Events
 GPU_REFRESH_SECONDS = 15.0  # Nodes and Pods of the whole cluster: seldom
+FINAL_ROUTE_SECONDS = 5.0
 CLEAR = "\x1b[H\x1b[2J"
 
 
@@ -104,9 +110,23 @@ def _watch_view(cluster: Cluster, release: Json) -> int:
         else:
             inputs = replace(inputs, now=datetime.now(UTC))
         screen.show(status_view(inputs), tick=item is None)
+    screen.show(status_view(_final(cluster, release)))
     phase = settled_phase(release)
     print(f"{release['metadata']['name']} ended {phase}: exit code {code}", file=sys.stderr)
     return code
+
+
+def _final(cluster: Cluster, release: Json) -> StatusInputs:
+    """The last frame, once the route shows the end too: a pass writes status just
+    before it moves the route, so the status that ends the watch can come first."""
+    deadline = time.monotonic() + FINAL_ROUTE_SECONDS
+    while True:
+        inputs = cluster.status_inputs(release)
+        routes = inputs.routes
+        ended = routes is None or routes.canary_weight == routes.mirror_percent == 0
+        if ended or time.monotonic() >= deadline:
+            return inputs
+        time.sleep(TICK_SECONDS / 4)
 
 
 def _exit_code(release: Json) -> int | None:
