@@ -38,6 +38,9 @@ from modelrelease.routers.router import RouterError
 Json = dict[str, Any]
 REQUEST_TIMEOUT_SECONDS = 15
 WATCH_SECONDS = 300  # a watch is re-opened after this long (servers close them anyway)
+# A quiet watch wakes its thread this often, to see a stop: the exit waits at most this.
+READ_TIMEOUT_SECONDS = 2
+HTTP_GONE = 410
 
 
 @dataclass(frozen=True)
@@ -133,59 +136,9 @@ class Cluster:
             _request_timeout=REQUEST_TIMEOUT_SECONDS,
         )
 
-    def watch(self, name: str, resource_version: str) -> queue.Queue[Json | BaseException]:
-        """The release's new versions as the API server sends them, on a queue.
-
-        A thread follows a watch (re-opened when the server closes it); an error ends
-        up on the queue so the caller reports it.
-        """
-        updates: queue.Queue[Json | BaseException] = queue.Queue()
-        thread = threading.Thread(
-            target=self._follow, args=(name, resource_version, updates), daemon=True
-        )
-        thread.start()
-        return updates
-
-    def _follow(
-        self, name: str, resource_version: str, updates: queue.Queue[Json | BaseException]
-    ) -> None:
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
-
-        version = resource_version
-        try:
-            while True:
-                stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                    self.custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL_MODEL_RELEASES,
-                    field_selector=f"metadata.name={name}",
-                    resource_version=version,
-                    timeout_seconds=WATCH_SECONDS,
-                )
-                for event in stream:
-                    obj: Json = event["object"]
-                    version = obj.get("metadata", {}).get("resourceVersion", version)
-                    if event["type"] == "DELETED":
-                        updates.put(
-                            CommandError(f"ModelRelease {self.namespace}/{name} was deleted")
-                        )
-                        return
-                    updates.put(obj)
-        except ApiException as error:
-            if error.status == 410:  # too old a version: start again from a fresh read
-                try:
-                    updates.put(self.release(name))
-                except BaseException as again:  # handed to the caller
-                    updates.put(again)
-                    return
-                self._follow(name, "", updates)
-                return
-            updates.put(error)
-        except BaseException as error:  # handed to the caller
-            updates.put(error)
+    def follow(self, name: str, resource_version: str) -> Follower:
+        """A watch on the release from ``resource_version``; use it in a ``with``."""
+        return Follower(self, name, resource_version)
 
     # --- what the status view adds to the release ---------------------------------------
 
@@ -265,6 +218,77 @@ class Cluster:
             )
             if revision
         )
+
+
+class Follower:
+    """A thread following a watch on one release; its new versions land on ``updates``.
+
+    The watch is re-opened when the server closes it, and reads time out every few
+    seconds so the thread sees when it should stop: leaving the ``with`` block stops
+    and joins it, and an interpreter never exits under a thread still in a read.
+    An error ends up on the queue, so the caller reports it.
+    """
+
+    def __init__(self, cluster: Cluster, name: str, resource_version: str) -> None:
+        self.updates: queue.Queue[Json | BaseException] = queue.Queue()
+        self._cluster = cluster
+        self._name = name
+        self._version = resource_version
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> queue.Queue[Json | BaseException]:
+        self._thread.start()
+        return self.updates
+
+    def __exit__(self, *_: object) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=READ_TIMEOUT_SECONDS + 1)
+
+    def _run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+        while not self._stopped.is_set():
+            try:
+                self._stream()
+            except (ReadTimeoutError, ProtocolError):
+                continue  # a quiet watch: look at the stop flag, then watch on
+            except ApiException as error:
+                if error.status != HTTP_GONE:
+                    self.updates.put(error)
+                    return
+                self._version = ""  # too old a version: start again from now
+            except BaseException as error:  # handed to the caller
+                self.updates.put(error)
+                return
+
+    def _stream(self) -> None:
+        from kubernetes import watch
+
+        cluster = self._cluster
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+            cluster.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            cluster.namespace,
+            PLURAL_MODEL_RELEASES,
+            field_selector=f"metadata.name={self._name}",
+            resource_version=self._version,
+            timeout_seconds=WATCH_SECONDS,
+            _request_timeout=(REQUEST_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+        )
+        for event in stream:
+            if self._stopped.is_set():
+                return
+            obj: Json = event["object"]
+            self._version = obj.get("metadata", {}).get("resourceVersion", self._version)
+            if event["type"] == "DELETED":
+                message = f"ModelRelease {cluster.namespace}/{self._name} was deleted"
+                self.updates.put(CommandError(message))
+                self._stopped.set()
+                return
+            self.updates.put(obj)
 
 
 def iterate(updates: queue.Queue[Json | BaseException], timeout: float) -> Iterator[Json | None]:

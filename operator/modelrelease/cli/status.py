@@ -10,6 +10,7 @@ the exit code of that phase, so CI can wait on a release.
 from __future__ import annotations
 
 import json
+import queue
 import sys
 import time
 from dataclasses import replace
@@ -80,23 +81,43 @@ def _watch_documents(cluster: Cluster, release: Json, output: str) -> int:
     sys.stdout.flush()
     if (code := _exit_code(release)) is not None:
         return code
-    updates = cluster.watch(release["metadata"]["name"], release["metadata"]["resourceVersion"])
-    for item in iterate(updates, TICK_SECONDS):
-        if item is None:
-            continue
-        sys.stdout.write(separator + dump(item, output).rstrip("\n") + "\n")
-        sys.stdout.flush()
-        if (code := _exit_code(item)) is not None:
-            return code
+    meta = release["metadata"]
+    with cluster.follow(meta["name"], meta["resourceVersion"]) as updates:
+        for item in iterate(updates, TICK_SECONDS):
+            if item is None:
+                continue
+            sys.stdout.write(separator + dump(item, output).rstrip("\n") + "\n")
+            sys.stdout.flush()
+            if (code := _exit_code(item)) is not None:
+                return code
     return 0  # not reached: the watch ends only with an error
 
 
 def _watch_view(cluster: Cluster, release: Json) -> int:
     screen = Screen(sys.stdout)
     inputs = cluster.status_inputs(release)
-    refreshed = gpus_refreshed = time.monotonic()
     screen.show(status_view(inputs))
-    updates = cluster.watch(release["metadata"]["name"], release["metadata"]["resourceVersion"])
+    meta = release["metadata"]
+    code = _exit_code(release)
+    if code is None:
+        with cluster.follow(meta["name"], meta["resourceVersion"]) as updates:
+            release, code = _follow_view(cluster, screen, release, inputs, updates)
+    screen.show(status_view(_final(cluster, release)))
+    phase = settled_phase(release)
+    print(f"{meta['name']} ended {phase}: exit code {code}", file=sys.stderr)
+    return code
+
+
+def _follow_view(
+    cluster: Cluster,
+    screen: Screen,
+    release: Json,
+    inputs: StatusInputs,
+    updates: queue.Queue[Json | BaseException],
+) -> tuple[Json, int]:
+    """Redraw on each new version of the release and every second; return the last one
+    and its exit code once it settles."""
+    refreshed = gpus_refreshed = time.monotonic()
     while (code := _exit_code(release)) is None:
         item = next(iterate(updates, TICK_SECONDS))
         now = time.monotonic()
@@ -110,10 +131,7 @@ def _watch_view(cluster: Cluster, release: Json) -> int:
         else:
             inputs = replace(inputs, now=datetime.now(UTC))
         screen.show(status_view(inputs), tick=item is None)
-    screen.show(status_view(_final(cluster, release)))
-    phase = settled_phase(release)
-    print(f"{release['metadata']['name']} ended {phase}: exit code {code}", file=sys.stderr)
-    return code
+    return release, code
 
 
 def _final(cluster: Cluster, release: Json) -> StatusInputs:
