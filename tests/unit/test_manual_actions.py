@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from modelrelease.api.constants import Action, Outcome, Phase, Reason
 from modelrelease.core.decision import Decision
+from modelrelease.core.manifests import CANARY, STABLE
 from modelrelease.core.observation import action_argument, parse_action
 from modelrelease.core.plan import plan
 from modelrelease.routers.router import Routes
@@ -149,6 +150,25 @@ def test_undo_during_a_release_is_refused() -> None:
     assert "abort it first" in refusals[0]
     assert world.status.challenger is not None
     assert world.status.challenger.revision == third
+
+
+def test_an_undo_whose_last_status_write_was_lost_is_finished_not_restarted() -> None:
+    world = settled()
+    first = champion(world)
+    second = promoted(world, "2")
+    request(world, Action.UNDO, first)
+    world.run_until(lambda w: w.routes == Routes(0, 100, 0), limit=20)
+    # The finishing pass pointed the stable Service at the kept revision, then its
+    # status write was lost: status still says "undoing", the cluster says "done".
+    assert world.status.undo_revision == first
+    observation = replace(world.observe(0.0, None, ()), selected={STABLE: first, CANARY: first})
+    decision = plan(world.spec, world.status, observation, world.now)
+    assert decision.status.champion is not None
+    assert decision.status.champion.revision == first
+    assert decision.status.challenger is None
+    assert decision.status.undo_revision is None
+    assert decision.status.rejected_revision == second  # not released again by itself
+    assert decision.status.history[-1].reason == Reason.UNDONE
 
 
 def test_a_new_spec_during_an_undo_abandons_it_for_the_new_revision() -> None:

@@ -159,7 +159,9 @@ def _initial(p: Pass) -> None:
 
 
 def _release(p: Pass) -> None:
+    previous = p.champion
     adopt_promotion(p)
+    finish_undo(p, previous)  # an undo whose last status write was lost, just adopted
     if _action(p, Action.UNDO):
         start_undo(p, p.observation.action_argument)
     if undo_in_flight(p):
