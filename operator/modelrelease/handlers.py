@@ -44,7 +44,13 @@ from modelrelease.core.decision import Decision
 from modelrelease.core.gate import gate_seed
 from modelrelease.core.manifests import Owner
 from modelrelease.core.needs import needs
-from modelrelease.core.observation import Observation, Problem, SLOResult, parse_action
+from modelrelease.core.observation import (
+    Observation,
+    Problem,
+    SLOResult,
+    action_argument,
+    parse_action,
+)
 from modelrelease.core.plan import plan, plan_invalid_spec, with_problems
 from modelrelease.core.slos import ResolvedSLO, resolve_slos
 from modelrelease.gates.webhook import (
@@ -248,7 +254,8 @@ async def _decide(
     if wanted.gate is not None and not problems:
         gate_result = await _call_gate(runtime, owner, spec, status, wanted.gate)
     annotations = body["metadata"].get("annotations") or {}
-    action, invalid_action = parse_action(annotations.get(ANNOTATION_ACTION))
+    requested = annotations.get(ANNOTATION_ACTION)
+    action, invalid_action = parse_action(requested)
     observation = Observation(
         owner=owner,
         generation=generation,
@@ -257,6 +264,7 @@ async def _decide(
         problems=problems,
         slo_results=results,
         action=action,
+        action_argument=action_argument(requested),
         invalid_action=invalid_action,
         slos=tuple(slos),
         comparison=readings,

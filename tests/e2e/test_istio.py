@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from modelrelease.api.constants import Action
-from modelrelease.cli.main import request_action
+from modelrelease.api.constants import ANNOTATION_ACTION, Action
 
 from tests.e2e.conftest import (
     RELEASE,
@@ -250,7 +249,7 @@ def test_mirror_is_removed_on_abort_and_on_deletion(
     mirroring = Traffic(100, 0, MIRROR_PERCENT)
     wait_for(lambda: traffic_of(vs_recorder.read()) == mirroring, 60, "the shadow's mirror")
 
-    request_action(cluster.custom, cluster.namespace, RELEASE, Action.ABORT)
+    request_action(cluster, Action.ABORT)
     wait_for(lambda: traffic_of(vs_recorder.read()) == Traffic(100, 0, 0), 30, "no mirror")
     status = wait_for(
         lambda: (s := cluster.status()).get("phase") == "RolledBack" and s,
@@ -259,10 +258,23 @@ def test_mirror_is_removed_on_abort_and_on_deletion(
     )
     assert status["history"][-1]["outcome"] == "Aborted"
 
-    request_action(cluster.custom, cluster.namespace, RELEASE, Action.RETRY)
+    request_action(cluster, Action.RETRY)
     wait_for(lambda: traffic_of(vs_recorder.read()) == mirroring, 60, "the retried mirror")
     cluster.kubectl("delete", "modelrelease", RELEASE, "-n", cluster.namespace, "--wait=true")
     primary = vs_recorder.read()["spec"]["http"][1]
     assert traffic_of(vs_recorder.read()) == Traffic(100, 0, 0)
     assert "mirror" not in primary
     assert [d["destination"]["host"] for d in primary["route"]] == [STABLE]
+
+
+def request_action(cluster: Cluster, action: Action) -> None:
+    """What `kubectl modelrelease <action>` writes: the action annotation."""
+    cluster.kubectl(
+        "annotate",
+        "modelrelease",
+        RELEASE,
+        "-n",
+        cluster.namespace,
+        f"{ANNOTATION_ACTION}={action.value}",
+        "--overwrite",
+    )

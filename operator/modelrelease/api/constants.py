@@ -36,6 +36,9 @@ CREDENTIALS_OPT_IN = "true"
 # Imperative actions from the kubectl plugin; the operator consumes and removes it.
 ANNOTATION_ACTION = f"{GROUP}/action"
 
+# ``undo:<revision>``: an action's argument follows its name after this separator.
+ACTION_ARGUMENT_SEPARATOR = ":"
+
 # Upper bounds the operator keeps status within.
 MAX_HISTORY = 20
 """The operator keeps at most this many ``status.history`` entries (oldest dropped)."""
@@ -47,6 +50,11 @@ class Action(StrEnum):
     """Values of the ``modelrelease.dev/action`` annotation."""
 
     PROMOTE = "promote"
+    """Skip every stage left and promote the challenger."""
+    SKIP_STEP = "skip-step"
+    """Advance the challenger one canary step, or past the current stage."""
+    UNDO = "undo"
+    """Go back to a kept former champion: ``undo`` (the newest) or ``undo:<revision>``."""
     ABORT = "abort"
     RETRY = "retry"
     APPROVE = "approve"
@@ -211,6 +219,10 @@ class Reason(StrEnum):
     ABORTED = "Aborted"
     RETRYING = "Retrying"
     REVISION_REJECTED = "RevisionRejected"
+    STEP_SKIPPED = "StepSkipped"
+    UNDOING = "Undoing"
+    UNDONE = "Undone"
+    UNDO_REFUSED = "UndoRefused"
     STABLE = "Stable"
     # analysis
     SLO_FAILED = "SLOFailed"
@@ -241,3 +253,10 @@ class Reason(StrEnum):
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_NOT_OPTED_IN = "SecretNotOptedIn"
     RECONCILE_ERROR = "ReconcileError"
+
+
+def action_value(action: Action, argument: str | None = None) -> str:
+    """The annotation value asking for ``action`` (with its argument, if any)."""
+    return (
+        action.value if argument is None else f"{action.value}{ACTION_ARGUMENT_SEPARATOR}{argument}"
+    )

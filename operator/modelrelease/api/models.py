@@ -1434,6 +1434,14 @@ class ModelReleaseStatus(_StatusModel):
             "requested."
         ),
     )
+    undo_revision: str | None = Field(
+        default=None,
+        description=(
+            "A kept former champion being brought back by an undo request (`kubectl "
+            "modelrelease undo`): scaled up, Ready, then given all traffic. Cleared once it "
+            "is the champion, or when the undo ends otherwise."
+        ),
+    )
     last_action: str | None = Field(
         default=None, description="The last imperative action consumed (promote, abort, ...)."
     )

@@ -1,149 +1,135 @@
-"""``kubectl modelrelease``: imperative actions on a release, and a readable status.
+"""``kubectl modelrelease``: watch, list, act on and lint ModelReleases.
 
-Actions are requests, not orders: the plugin writes the annotation
-``modelrelease.dev/action`` and the operator consumes it on its next pass (and
-removes it), so every change of traffic still goes through the operator's
-checks. ``kubectl modelrelease status`` reads the status the operator wrote.
+Installed with the package as ``kubectl-modelrelease``, which kubectl finds on
+``PATH``. kubectl's conventions hold: ``-n/--namespace``, ``--context`` and
+``--kubeconfig`` go anywhere on the line, and an error is one line on stderr with
+exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from modelrelease.api.constants import (
-    ANNOTATION_ACTION,
-    GROUP,
-    PLURAL_MODEL_RELEASES,
-    VERSION,
-    Action,
-)
+from modelrelease.api.constants import Action
+from modelrelease.cli import actions, completion, lint, listing, status
+from modelrelease.cli.cluster import Cluster, Target
+from modelrelease.cli.errors import EXIT_ERROR, explain
 
-ACTION_HELP = {
-    Action.PROMOTE: "skip the remaining stages and promote the challenger now",
-    Action.ABORT: "roll the challenger back now (traffic returns to the champion)",
-    Action.RETRY: "run the stages again for a revision that was rolled back",
-    Action.APPROVE: "pass the approval stage the release is waiting at",
-    Action.PAUSE: "hold the release at its current stage and weights",
-    Action.RESUME: "continue a paused release",
-}
+EPILOG = """\
+examples:
+  kubectl modelrelease status chat -n llm --watch    # follow a release; exit 0 when promoted
+  kubectl modelrelease list -A
+  kubectl modelrelease promote chat                  # one canary step or one stage forward
+  kubectl modelrelease undo chat --to-revision 3f2a9c01de
+  kubectl modelrelease lint release.yaml templates/*.yaml
+"""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _connection_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """The kubectl flags; sub-commands take them too, so they go anywhere on the line."""
+    group = parser.add_argument_group("cluster")
+    group.add_argument(
+        "-n", "--namespace", default=default, help="namespace (default: the context's)"
+    )
+    group.add_argument("--context", default=default, help="kubeconfig context to use")
+    group.add_argument(
+        "--kubeconfig",
+        default=default,
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)",
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
         prog="kubectl modelrelease",
-        description="Act on ModelRelease resources (modelrelease.dev/v1alpha1).",
+        description="Follow and act on ModelReleases (modelrelease.dev/v1alpha1).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube)")
-    parser.add_argument("--context", help="kubeconfig context to use")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for action, text in ACTION_HELP.items():
-        command = sub.add_parser(action.value, help=text, description=text)
-        command.add_argument("name", help="the ModelRelease")
-        command.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
-    status = sub.add_parser("status", help="show phase, stage, weights, checks and history")
-    status.add_argument("name", help="the ModelRelease")
-    status.add_argument("-n", "--namespace", help="its namespace (default: the context's)")
-    return parser
+    _connection_options(top, None)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def command(name: str, text: str, release: bool = True) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=text, description=text)
+        if release:
+            cmd.add_argument("name", help="the ModelRelease")
+        # SUPPRESS: a flag given before the sub-command is not reset by its default here.
+        _connection_options(cmd, argparse.SUPPRESS)
+        return cmd
 
-def _api(args: argparse.Namespace) -> tuple[Any, str]:
-    from kubernetes import client, config
-
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=args.kubeconfig, context=args.context
+    show = command(
+        "status",
+        "phase, stage and time left, weights, SLOs, comparison, GPUs and the last Events",
     )
-    contexts, active = config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-        config_file=args.kubeconfig
+    show.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="follow the release until it ends: exit 0 Succeeded, 1 RolledBack, 3 Failed",
     )
-    if args.context:
-        active = next((c for c in contexts if c.get("name") == args.context), active)
-    namespace = args.namespace or active.get("context", {}).get("namespace") or "default"
-    return client.CustomObjectsApi(), namespace
+    show.add_argument("-o", "--output", choices=("json", "yaml"), help="print the object instead")
+    listed = command("list", "releases with phase, stage, weight, versions and age", release=False)
+    listed.add_argument("-A", "--all-namespaces", action="store_true", help="in every namespace")
+    command("history", "past revisions: model, version, outcome, reason, time, whether kept")
+    promote = command("promote", actions.PROMOTE_HELP)
+    promote.add_argument("--full", action="store_true", help="skip every stage left")
+    undo = command("undo", actions.UNDO_HELP)
+    undo.add_argument("--to-revision", metavar="REVISION", help="a kept revision (or its prefix)")
+    for action, text in actions.ACTION_HELP.items():
+        command(action.value, text)
+    checked = command("lint", lint.HELP, release=False)
+    checked.add_argument("files", nargs="+", metavar="FILE", help="YAML files ('-': stdin)")
+    shell = command("completion", "print a shell completion script", release=False)
+    shell.add_argument("shell", choices=completion.SHELLS)
+    return top
 
 
-def request_action(api: Any, namespace: str, name: str, action: Action) -> None:
-    """Write the action annotation; the operator consumes it on its next pass."""
-    body = {"metadata": {"annotations": {ANNOTATION_ACTION: action.value}}}
-    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL_MODEL_RELEASES, name, body)
+def _cluster(args: argparse.Namespace) -> Cluster:
+    cluster = Cluster(Target(args.kubeconfig, args.context, args.namespace))
+    args.namespace = cluster.namespace  # the context's, when -n was not given: for messages
+    return cluster
 
 
-def format_status(release: dict[str, Any]) -> str:
-    """A short, human summary of a ModelRelease's status."""
-    status: dict[str, Any] = release.get("status") or {}
-    meta = release.get("metadata", {})
-    lines = [f"{meta.get('namespace')}/{meta.get('name')}: {status.get('phase', 'Pending')}"]
-    if status.get("message"):
-        lines.append(f"  {status['message']}")
-    for role in ("champion", "challenger"):
-        revision = status.get(role)
-        if revision:
-            lines.append(
-                f"  {role:<10} {revision.get('revision')} model {revision.get('modelVersion')}"
-                f" ready {revision.get('readyReplicas', 0)}/{revision.get('replicas', 0)}"
-            )
-    stage = status.get("currentStage")
-    if stage:
-        lines.append(
-            f"  stage      #{stage.get('index')} {stage.get('type')}"
-            f" step {stage.get('step')} weight {stage.get('weight')}%"
-            f" mirror {stage.get('mirrorPercent') or 0}%"
-        )
-    for check in status.get("checks") or []:
-        lines.append(
-            f"  check      {check.get('name')}: {check.get('value')} ({check.get('verdict')},"
-            f" {check.get('consecutiveFailures', 0)} consecutive failures)"
-        )
-    for metric in status.get("comparison") or []:
-        lines.append(
-            f"  compare    {metric.get('metric')}: ratio {metric.get('estimate')}"
-            f" [{metric.get('lower')}, {metric.get('upper')}] e={metric.get('eValue')}"
-            f" {metric.get('verdict')}"
-        )
-    for condition in status.get("conditions") or []:
-        if condition.get("status") == "True" or condition.get("type") == "Degraded":
-            lines.append(
-                f"  condition  {condition.get('type')}={condition.get('status')}"
-                f" {condition.get('reason')}: {condition.get('message')}"
-            )
-    for entry in (status.get("history") or [])[-5:]:
-        lines.append(
-            f"  history    {entry.get('time')} {entry.get('revision')}"
-            f" v{entry.get('modelVersion')} {entry.get('outcome')}: {entry.get('reason')}"
-        )
-    return "\n".join(lines)
+def _print(text: str) -> int:
+    print(text)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    offline: dict[str, Callable[[], int]] = {
+        "lint": lambda: lint.main(args.files),
+        "completion": lambda: _print(completion.script(args.shell).rstrip("\n")),
+    }
+    if args.command in offline:
+        return offline[args.command]()
+    cluster = _cluster(args)
+    if args.command == "status":
+        return status.run(cluster, args.name, args.watch, args.output)
+    if args.command == "list":
+        return _print(listing.releases(cluster, args.all_namespaces))
+    if args.command == "history":
+        return _print(listing.history(cluster, args.name))
+    if args.command == "promote":
+        return _print(actions.promote(cluster, args.name, args.full))
+    if args.command == "undo":
+        return _print(actions.undo(cluster, args.name, args.to_revision))
+    return _print(actions.request(cluster, args.name, Action(args.command)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from kubernetes.client.exceptions import ApiException
-
-    api, namespace = _api(args)
+    args = parser().parse_args(argv)
     try:
-        if args.command == "status":
-            release = api.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL_MODEL_RELEASES, args.name
-            )
-            print(format_status(release))
-            return 0
-        request_action(api, namespace, args.name, Action(args.command))
-    except ApiException as error:
-        if error.status == 404:
-            print(
-                f"error: ModelRelease {namespace}/{args.name} not found;"
-                " check the name and the namespace (-n)",
-                file=sys.stderr,
-            )
-        else:
-            print(f"error: the API server answered {error.status}: {error.reason}", file=sys.stderr)
-        return 1
-    print(
-        f"modelrelease.dev/{args.name} {args.command} requested;"
-        f" the operator acts on it at its next pass (see `kubectl modelrelease status {args.name}`)"
-    )
-    return 0
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        message = explain(error, args.namespace, getattr(args, "name", None))
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -8,7 +8,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from modelrelease.analysis.checks import Measurement
-from modelrelease.api.constants import LABEL_REVISION, Action, Reason
+from modelrelease.api.constants import (
+    ACTION_ARGUMENT_SEPARATOR,
+    LABEL_REVISION,
+    Action,
+    Reason,
+)
 from modelrelease.api.models import ModelSpec
 from modelrelease.core.comparison import MetricReading
 from modelrelease.core.gpu import NodeGPUs
@@ -66,6 +71,7 @@ class Observation:
     problems: tuple[Problem, ...] = ()
     slo_results: Mapping[str, SLOResult] | None = None  # None: no check ran this pass
     action: Action | None = None
+    action_argument: str | None = None  # ``undo:<revision>``: the revision
     invalid_action: str | None = None  # an annotation value that is no known action
     slos: tuple[ResolvedSLO, ...] = ()  # the SLO queries as rendered for this pass
     # GPU view of the nodes (None: not read this pass, so no GPU check is made).
@@ -127,7 +133,18 @@ def parse_action(value: str | None) -> tuple[Action | None, str | None]:
     """The action an annotation asks for, or the invalid text it holds."""
     if value is None:
         return None, None
+    name, _, argument = value.partition(ACTION_ARGUMENT_SEPARATOR)
     try:
-        return Action(value.strip().lower()), None
+        action = Action(name.strip().lower())
     except ValueError:
         return None, value
+    if argument and action is not Action.UNDO:
+        return None, value  # only undo takes an argument
+    return action, None
+
+
+def action_argument(value: str | None) -> str | None:
+    """The argument of an annotation's action (``undo:<revision>``), if any."""
+    if value is None or ACTION_ARGUMENT_SEPARATOR not in value:
+        return None
+    return value.partition(ACTION_ARGUMENT_SEPARATOR)[2].strip() or None

@@ -25,6 +25,7 @@ from modelrelease.core.conditions import find, set_condition
 from modelrelease.core.context import Pass, stable_routes
 from modelrelease.core.decision import Decision, EventType
 from modelrelease.core.due import requeue_after
+from modelrelease.core.manual import finish_undo, skip_step, start_undo, undo_in_flight
 from modelrelease.core.observation import Observation, Problem
 from modelrelease.core.stages import run_stage
 from modelrelease.core.transitions import (
@@ -159,7 +160,14 @@ def _initial(p: Pass) -> None:
 
 
 def _release(p: Pass) -> None:
+    previous = p.champion
     adopt_promotion(p)
+    finish_undo(p, previous)  # an undo whose last status write was lost, just adopted
+    if _action(p, Action.UNDO):
+        start_undo(p, p.observation.action_argument)
+    if undo_in_flight(p):
+        _undo(p)
+        return
     if p.challenger is not None and p.challenger != p.target:
         _supersede(p)
     if p.challenger is not None and _action(p, Action.ABORT):
@@ -178,6 +186,15 @@ def _release(p: Pass) -> None:
             _freeze(p)
     else:
         _challenger(p)
+
+
+def _undo(p: Pass) -> None:
+    """Bring a kept revision back (``core.manual``): a promotion without stages."""
+    if not _detect_failures(p):
+        previous = p.champion
+        promote(p)
+        finish_undo(p, previous)
+    _track_wait(p)
 
 
 def _supersede(p: Pass) -> None:
@@ -275,6 +292,8 @@ def _challenger(p: Pass) -> None:
     if _detect_failures(p):
         return
     _locate_stage(p)
+    if _action(p, Action.SKIP_STEP):
+        skip_step(p)
     current = p.status.current_stage
     if current is None:
         promote(p)
