@@ -172,9 +172,8 @@ def _inconclusive(
         Outcome.CHAMPION_KEPT,
         Reason.COMPARISON_INCONCLUSIVE,
         f"{text}; onInconclusive is keepChampion: the champion stays, which is not a "
-        "failure of the challenger (raise maxDuration or traffic for a decision, or "
-        f"promote it by hand: kubectl modelrelease promote {p.release} "
-        f"-n {p.observation.owner.namespace})",
+        "failure of the challenger (raise maxDuration or the stage's weight, then run it "
+        f"again: kubectl modelrelease retry {p.release} -n {p.observation.owner.namespace})",
     )
     p.status.phase = Phase.ROLLED_BACK
     p.progressing(
