@@ -637,9 +637,11 @@ def main() -> None:
         args.releases, args.rest, args.settle, args.timeout = "20", 15.0, 5.0, 600.0
     ns = [int(n) for n in args.releases.split(",")]
     preflight(max(ns))
-    all_figures = [Bench(n, args).run() for n in ns]
-    table = report(all_figures)
-    print(table, flush=True)
+    all_figures: list[Figures] = []
+    for n in ns:
+        all_figures.append(Bench(n, args).run())
+        table = report(all_figures)  # after each N, so a later failure keeps the earlier ones
+        print(table, flush=True)
     if args.record:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT,
