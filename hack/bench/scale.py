@@ -607,9 +607,8 @@ def _per_release_minute(f: Figures, window: str, count: float) -> float:
     return _per_minute(f, window, count) / f.releases
 
 
-def record(table: str, command: str, commit: str) -> None:
-    """Appends the table, the command and the commit to docs/benchmarks.md under "Scale"."""
-    doc = ROOT / "docs" / "benchmarks.md"
+def record(doc: Path, table: str, command: str, commit: str) -> None:
+    """Appends the table, the command and the commit to `doc` (under "Scale")."""
     text = doc.read_text()
     entry = (
         f"\nMeasured on commit {commit} on {time.strftime('%Y-%m-%d')}:\n\n"
@@ -648,7 +647,7 @@ def main() -> None:
             check=True,
         ).stdout.strip()  # fmt: skip
         command = ".venv/bin/python hack/bench/scale.py " + shlex.join(sys.argv[1:])
-        record(table, command, commit)
+        record(ROOT / "docs" / "benchmarks.md", table, command, commit)
 
 
 if __name__ == "__main__":

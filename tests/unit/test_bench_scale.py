@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from hack.bench.audit import Window, log_files, parse_line, read_requests, tally
-from hack.bench.scale import Lateness, Sample, cpu_seconds, lateness, rss_mib, usage
+from hack.bench.scale import (
+    Lateness,
+    Sample,
+    cpu_seconds,
+    lateness,
+    record,
+    rss_mib,
+    usage,
+)
 from hack.bench.time_to_rollback import percentile
 
 T0 = datetime(2026, 11, 30, 22, 0, 0, tzinfo=UTC)
@@ -189,3 +197,15 @@ def test_percentile_is_the_value_at_the_rounded_position(q: float, expected: flo
     values = [float(v) for v in range(100, -1, -1)]  # 101 values, unsorted
     assert percentile(values, q) == expected
     assert percentile([3.0], q) == 3.0
+
+
+def test_record_appends_under_the_scale_heading_once(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Chaos\n\ntext\n")
+    record(doc, "| a | b |", "scale.py --quick", "abc1234")
+    record(doc, "| c | d |", "scale.py", "def5678")
+    text = doc.read_text()
+    assert text.count("## Scale") == 1
+    assert text.index("## Chaos") < text.index("## Scale") < text.index("abc1234")
+    assert text.index("| a | b |") < text.index("def5678") < text.index("| c | d |")
+    assert "    scale.py --quick\n" in text
