@@ -63,7 +63,7 @@ chaos: tools ## the chaos suite: releases under faults, invariants checked (~20 
 	hack/with-cluster.sh $(PY) hack/bench/chaos.py $(CHAOS_ARGS)
 # A cluster started here has the audit log, the scale limits and room for 2,000 pods; one
 # already running must have been started so too (the script says how if not).
-bench-scale: tools ## operator cost and timeliness at 100/300/1,000 releases (~1 h; SCALE_ARGS=--quick)
+bench-scale: tools ## operator cost and timeliness at 100/300/1,000 releases (long; SCALE_ARGS=--quick)
 	MODELRELEASE_AUDIT=1 MODELRELEASE_SCALE=1 CPU_NODES=20 \
 	  hack/with-cluster.sh $(PY) hack/bench/scale.py $(SCALE_ARGS)
 
