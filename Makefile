@@ -63,9 +63,14 @@ test-cluster: tools ## tests against the local control plane and Prometheus
 test: lint verify-crds unit test-cluster ## everything the project checks (what CI runs)
 
 # --- benchmarks -------------------------------------------------------------
-.PHONY: chaos
+.PHONY: chaos bench-scale
 chaos: tools ## the chaos suite: releases under faults, invariants checked (~20 min; CHAOS_ARGS=--quick)
 	hack/with-cluster.sh $(PY) hack/bench/chaos.py $(CHAOS_ARGS)
+# A cluster started here has the audit log, the scale limits and room for 2,000 pods; one
+# already running must have been started so too (the script says how if not).
+bench-scale: tools ## operator cost and timeliness at 100/300/1,000 releases (long; SCALE_ARGS=--quick)
+	MODELRELEASE_AUDIT=1 MODELRELEASE_SCALE=1 CPU_NODES=20 \
+	  hack/with-cluster.sh $(PY) hack/bench/scale.py $(SCALE_ARGS)
 
 # --- demo -----------------------------------------------------------------
 .PHONY: demo demo-down

@@ -18,6 +18,20 @@
 #   MODELRELEASE_CLUSTER_DIR  state folder (default: <repo>/.local-cluster)
 #   GPU_NODES (2), GPUS_PER_NODE (4), CPU_NODES (1)
 #   APISERVER_PORT (16443), ETCD_PORT (12379), PROMETHEUS_PORT (19090)
+#   MODELRELEASE_AUDIT=1      (off by default) the API server writes an audit log of the
+#                             operator's requests to $STATE/audit.log: JSON lines at Metadata
+#                             level (verb, user, resource, namespace, name, response code,
+#                             timestamps) for users in the group modelrelease:operators only,
+#                             rotated at AUDIT_MAXSIZE_MB (500) with AUDIT_MAXBACKUP (4) old
+#                             files kept (audit-<time>.log). Set at `up`; it sticks to the
+#                             cluster (a `restart kube-apiserver` keeps it).
+#   MODELRELEASE_SCALE=1      (off by default) limits for hundreds of releases: see scale_flags.
+#
+# The operator's own identity: $STATE/operator.kubeconfig, user modelrelease-operator in the
+# groups system:masters (all rights, so no RBAC set-up) and modelrelease:operators (what the
+# audit policy selects), so the audit log tells the operator's requests from everyone else's.
+# `hack/local-cluster.sh identity NAME` writes $STATE/NAME.kubeconfig for one more such user
+# (e.g. a second replica).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,6 +54,10 @@ PKI="$STATE/pki"
 LOGS="$STATE/logs"
 PIDS="$STATE/pids"
 KUBECONFIG_FILE="$STATE/kubeconfig"
+AUDIT_POLICY="$STATE/audit-policy.yaml"
+AUDIT_MAXSIZE_MB="${AUDIT_MAXSIZE_MB:-500}"
+AUDIT_MAXBACKUP="${AUDIT_MAXBACKUP:-4}"
+OPERATORS_GROUP="modelrelease:operators"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok prometheus)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -52,11 +70,12 @@ alive() { local pid; pid="$(pid_of "$1")" || return 1; [ -n "$pid" ] && kill -0 
 
 # --- PKI ------------------------------------------------------------------
 cert() {
-  # cert NAME CN ORG [SAN]  -> $PKI/NAME.{key,crt} signed by the cluster CA
-  local name="$1" cn="$2" org="$3" san="${4:-}" ext="$PKI/$1.ext"
+  # cert NAME CN ORGS [SAN]  -> $PKI/NAME.{key,crt} signed by the cluster CA;
+  # ORGS is comma-separated: each becomes an O, which Kubernetes reads as a group
+  local name="$1" cn="$2" org="$3" san="${4:-}" ext="$PKI/$1.ext" subj="" o
   openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
-  local subj="/CN=$cn"
-  [ -n "$org" ] && subj="/O=$org/CN=$cn"
+  for o in ${org//,/ }; do subj="$subj/O=$o"; done
+  subj="$subj/CN=$cn"
   openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
   {
     echo "basicConstraints=CA:FALSE"
@@ -113,6 +132,43 @@ make_pki() {
   kubeconfig_for admin "$KUBECONFIG_FILE"
   kubeconfig_for controller-manager "$STATE/controller-manager.kubeconfig"
   kubeconfig_for scheduler "$STATE/scheduler.kubeconfig"
+  operator_identity modelrelease-operator "$STATE/operator.kubeconfig"
+}
+
+operator_identity() {
+  # operator_identity USER FILE: a kubeconfig for USER in the operators' (audited) group
+  local user="$1" file="$2"
+  cert "$user" "$user" "system:masters,$OPERATORS_GROUP"
+  kubeconfig_for "$user" "$file"
+}
+
+write_audit_policy() {
+  # Metadata level: who, verb, object and response code, no bodies. Only the operators'
+  # group is logged, so the file holds what the benchmarks count and stays small.
+  cat >"$AUDIT_POLICY" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: Metadata
+    userGroups: ["$OPERATORS_GROUP"]
+  - level: None
+EOF
+}
+
+scale_flags() {
+  # scale_flags COMPONENT: with MODELRELEASE_SCALE=1, limits that 1,000 releases need.
+  # Priority and fairness is off, so the API server's in-flight limits (400 reads, 200
+  # writes) are what answers 429: raised so a burst of passes after a restart measures the
+  # operator, not this server. The controller manager's and scheduler's clients default to
+  # 20 and 50 requests/s: creating 2,000 pods' ReplicaSets, Pods and bindings would take
+  # minutes and the benchmark would time them instead of the operator. kwok's client has no
+  # rate limit (it uses a fake always-allow limiter), so nothing to raise there.
+  [ "${MODELRELEASE_SCALE:-0}" = 1 ] || return 0
+  case "$1" in
+    kube-apiserver) echo --max-requests-inflight 1600 --max-mutating-requests-inflight 800 ;;
+    kube-controller-manager | kube-scheduler) echo --kube-api-qps 500 --kube-api-burst 1000 ;;
+  esac
 }
 
 # --- processes --------------------------------------------------------------
@@ -158,6 +214,13 @@ start_etcd() {
 }
 
 start_apiserver() {
+  local audit=()
+  if [ -f "$AUDIT_POLICY" ]; then
+    audit=(--audit-policy-file "$AUDIT_POLICY" --audit-log-path "$STATE/audit.log"
+      --audit-log-format json --audit-log-maxsize "$AUDIT_MAXSIZE_MB"
+      --audit-log-maxbackup "$AUDIT_MAXBACKUP")
+  fi
+  # shellcheck disable=SC2046 # scale_flags prints plain words
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
@@ -170,11 +233,13 @@ start_apiserver() {
     --api-audiences https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range 10.96.0.0/16 \
     --allow-privileged=true --profiling=false \
-    --enable-priority-and-fairness=false
+    --enable-priority-and-fairness=false \
+    "${audit[@]}" $(scale_flags kube-apiserver)
   wait_until kube-apiserver kubectl_ get --raw /readyz
 }
 
 start_controller_manager() {
+  # shellcheck disable=SC2046 # scale_flags prints plain words
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$STATE/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
@@ -186,17 +251,18 @@ start_controller_manager() {
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --leader-elect=false --profiling=false \
     --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 \
-    --concurrent-gc-syncs 20
+    --concurrent-gc-syncs 20 $(scale_flags kube-controller-manager)
   wait_until kube-controller-manager https_healthy "$CONTROLLER_MANAGER_PORT"
 }
 
 start_scheduler() {
+  # shellcheck disable=SC2046 # scale_flags prints plain words
   start kube-scheduler "$BIN/kube-scheduler" \
     --kubeconfig "$STATE/scheduler.kubeconfig" \
     --authentication-kubeconfig "$STATE/scheduler.kubeconfig" \
     --authorization-kubeconfig "$STATE/scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" \
-    --leader-elect=false --profiling=false
+    --leader-elect=false --profiling=false $(scale_flags kube-scheduler)
   wait_until kube-scheduler https_healthy "$SCHEDULER_PORT"
 }
 
@@ -394,6 +460,12 @@ cmd_up() {
   local t0=$SECONDS
   trap 'log "up failed; stopping what it started (logs kept in $LOGS)"; stop_processes' ERR
   make_pki
+  if [ "${MODELRELEASE_AUDIT:-0}" = 1 ]; then
+    log "API server audit log of the operator's requests: $STATE/audit.log"
+    write_audit_policy
+  else
+    rm -f "$AUDIT_POLICY"
+  fi
   log "starting etcd";                    start_etcd
   log "starting kube-apiserver";          start_apiserver
   log "starting kube-controller-manager"; start_controller_manager
@@ -433,6 +505,10 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
+  identity)
+    [ -n "${2:-}" ] && [ -f "$PKI/ca.crt" ] || die "usage: $0 identity NAME (on a running cluster)"
+    operator_identity "$2" "$STATE/$2.kubeconfig"
+    echo "$STATE/$2.kubeconfig" ;;
   stop | start | restart) cmd_component "$1" "${2:-}" ;;
-  *) echo "usage: $0 up|down|status|env|stop|start|restart [COMPONENT]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|identity NAME|stop|start|restart [COMPONENT]" >&2; exit 2 ;;
 esac

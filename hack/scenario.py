@@ -197,13 +197,24 @@ class Scenario:
         )
         (self.folder / f"{process}.pid").write_text(str(child.pid))
 
-    def start_operator(self, faults: str = "", reconcile_interval: float = 1.0) -> None:
-        """The operator for this namespace; `faults` sets its fault-injection mode."""
+    def start_operator(
+        self,
+        faults: str = "",
+        reconcile_interval: float | None = 1.0,
+        kubeconfig: str = KUBECONFIG,
+    ) -> None:
+        """The operator for this namespace; `faults` sets its fault-injection mode; a
+        `reconcile_interval` of None leaves the operator's default."""
+        interval = (
+            [] if reconcile_interval is None else [f"--reconcile-interval={reconcile_interval}"]
+        )
         self.start(
             "operator",
             [sys.executable, "-m", "modelrelease", "--namespace", self.namespace,
-             "--liveness", "", "--reconcile-interval", str(reconcile_interval)],
-            {FAULT_INJECTION: faults} if faults else {FAULT_INJECTION: ""},
+             "--liveness", "", *interval],
+            # KUBECONFIG, not --kubeconfig: the Kubernetes client reads the variable when it is
+            # imported, before the operator parses its flags.
+            {FAULT_INJECTION: faults, "KUBECONFIG": kubeconfig},
         )  # fmt: skip
 
     def running(self, process: str) -> bool:
@@ -241,7 +252,7 @@ class Scenario:
             "-f",
             str(ROOT / "examples/slo-templates"),
         )
-        self._fresh_namespace()
+        self.fresh_namespace()
         self.stop_processes()
         self.start_operator(reconcile_interval=reconcile_interval)
         # A release left by an earlier run is finalized by the fresh operator.
@@ -256,7 +267,7 @@ class Scenario:
         )  # fmt: skip
         apply(http_route(self.namespace, self.name, self.rate))
 
-    def _fresh_namespace(self) -> None:
+    def fresh_namespace(self) -> None:
         """The namespace, Active: one still terminating from an earlier run is waited out."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
