@@ -18,12 +18,21 @@ from modelrelease.settings import kopf_settings, log_format, parse_args
 logger = logging.getLogger("modelrelease")
 
 
+class _QuietWakeups(logging.Filter):
+    """Every event of a release runs the ``wake`` handler; its success is not news."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Handler 'wake' succeeded."
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
     kopf.configure(verbose=config.verbose, log_format=log_format(config))
     # httpx logs each request with its full URL, whose query or userinfo may hold a
     # token (webhook URLs, Prometheus addresses): never, not even when verbose.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not config.verbose:
+        logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
     registry = kopf.OperatorRegistry()
     # One bucket for every API request of the operator; the watches get their own
     # connections so that long-lived streams never hold up a pass's writes.
