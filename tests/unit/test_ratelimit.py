@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 from modelrelease.kube.ratelimit import MAX_RETRY_AFTER, TokenBucket, limited, retry_after
+
+OK = SimpleNamespace(status=200)
 
 
 class Clock:
@@ -71,7 +74,7 @@ def test_retry_after(error: ApiException, expected: float | None) -> None:
 def test_a_429_is_retried_after_its_retry_after_then_given_up() -> None:
     clock = Clock()
     bucket = TokenBucket(rate=1000, burst=1000, clock=clock, sleep=clock.sleep)
-    answers: list[Any] = [too_many("2"), too_many("1"), "ok"]
+    answers: list[Any] = [too_many("2"), too_many("1"), OK]
 
     def request(*_: Any, **__: Any) -> Any:
         answer = answers.pop(0)
@@ -79,7 +82,7 @@ def test_a_429_is_retried_after_its_retry_after_then_given_up() -> None:
             raise answer
         return answer
 
-    assert limited(request, bucket, sleep=clock.sleep)() == "ok"
+    assert limited(request, bucket, sleep=clock.sleep)("GET", "https://api/v1/pods") is OK
     assert clock.slept == [2.0, 1.0]
 
     def always_429(*_: Any, **__: Any) -> Any:

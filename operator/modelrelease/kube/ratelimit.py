@@ -19,6 +19,8 @@ from typing import Any
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from modelrelease import telemetry
+
 HTTP_TOO_MANY_REQUESTS = 429
 RETRIES_ON_429 = 3
 DEFAULT_RETRY_AFTER = 1.0
@@ -83,18 +85,28 @@ def limited(
     """``request`` that takes a token before each attempt and repeats it after a 429."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
+        method = _method(*args, **kwargs)
         for attempt in range(retries + 1):
             bucket.take()
             try:
-                return request(*args, **kwargs)
+                response = request(*args, **kwargs)
             except ApiException as error:
+                telemetry.API_REQUESTS.labels(method, f"{error.status // 100}xx").inc()
                 delay = retry_after(error)
                 if delay is None or attempt == retries:
                     raise
                 sleep(delay)
+            else:
+                telemetry.API_REQUESTS.labels(method, f"{response.status // 100}xx").inc()
+                return response
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     return call
+
+
+def _method(method: str = "", url: str = "", *_: Any, **__: Any) -> str:
+    """The HTTP method of ``RESTClientObject.request(method, url, ...)``; WATCH for a watch."""
+    return "WATCH" if method == "GET" and "watch=true" in url.lower() else method
 
 
 def throttle(api_client: ApiClient, bucket: TokenBucket) -> None:
