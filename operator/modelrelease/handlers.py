@@ -134,8 +134,9 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         )
 
     @kopf.on.event(GROUP, VERSION, PLURAL_MODEL_RELEASES, id="wake", registry=registry)
-    def wake_release(body: Body, **_: Any) -> None:
-        # An action annotation or a spec edit is acted upon at once.
+    async def wake_release(body: Body, **_: Any) -> None:
+        # An action annotation or a spec edit is acted upon at once. Async: it runs
+        # in the event loop, which alone may touch the scheduler's triggers.
         runtime.scheduler.wake(_key(body))
 
     @kopf.on.delete(

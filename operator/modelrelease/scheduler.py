@@ -165,7 +165,7 @@ class Scheduler:
         is_stopped: Callable[[], bool],
     ) -> None:
         """Run passes of ``key`` until ``stopped``: at once, then on triggers and due times."""
-        trigger = self._triggers.setdefault(key, asyncio.Event())
+        trigger = self._triggers[key] = asyncio.Event()
         try:
             while not is_stopped():
                 async with self._slots:
@@ -180,8 +180,10 @@ class Scheduler:
                 wait = next_wait(outcome, self._busy_interval, self._resync, random.random())
                 await _first_of(trigger.wait(), stopped(), seconds=wait)
         finally:
-            self._triggers.pop(key, None)
-            self.routing.forget(key)
+            # A release deleted and created again under its name has a new loop by now.
+            if self._triggers.get(key) is trigger:
+                del self._triggers[key]
+                self.routing.forget(key)
 
 
 async def _first_of(*waits: Awaitable[object], seconds: float) -> None:
