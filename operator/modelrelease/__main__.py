@@ -11,7 +11,7 @@ import kopf
 from modelrelease import handlers, telemetry
 from modelrelease.kube.client import KubeClient, new_api_client
 from modelrelease.kube.ratelimit import TokenBucket, throttle
-from modelrelease.kube.views import Views
+from modelrelease.kube.views import STREAMS, Views
 from modelrelease.metrics.factory import ProviderCache, new_provider
 from modelrelease.settings import kopf_settings, log_format, parse_args
 
@@ -34,15 +34,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not config.verbose:
         logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
     registry = kopf.OperatorRegistry()
-    # One bucket for every API request of the operator; the watches get their own
-    # connections so that long-lived streams never hold up a pass's writes.
-    bucket = TokenBucket(config.kube_qps, config.kube_burst)
-    writes, watches = new_api_client(connections=config.worker_limit), new_api_client()
-    throttle(writes, bucket)
-    throttle(watches, bucket)
+    # Connections for the passes' requests and for the views' long-lived watches.
+    api_client = new_api_client(connections=config.worker_limit + STREAMS)
+    throttle(api_client, TokenBucket(config.kube_qps, config.kube_burst))
+    kube = KubeClient(api_client)
     runtime = handlers.Runtime(
-        kube=KubeClient(writes),
-        views=Views(KubeClient(watches)),
+        kube=kube,
+        views=Views(kube),
         providers=ProviderCache(partial(new_provider, connections=config.worker_limit)),
         config=config,
     )

@@ -68,6 +68,7 @@ CLUSTER_SLO_TEMPLATES = Collection(
 HTTP_ROUTES = Collection("HTTPRoutes", gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL)
 VIRTUAL_SERVICES = "VirtualServices"  # its version is the one the installed CRD serves
 GPU = "GPU"  # the kind of a Change to the GPU view
+STREAMS = 8  # watches open at once, at most (one per kind above)
 
 
 @dataclass(frozen=True)
