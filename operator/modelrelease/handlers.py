@@ -174,6 +174,7 @@ async def start(runtime: Runtime, logger: kopf.Logger) -> None:
         loop.call_soon_threadsafe(runtime.scheduler.changed, change)
 
     runtime.views.on_change = changed
+    runtime.kube.written = runtime.views.remember
     await asyncio.to_thread(runtime.views.start)
     while not await asyncio.to_thread(runtime.views.wait_synced, SYNC_REPORT_SECONDS):
         logger.warning(f"still listing {', '.join(runtime.views.unsynced())}; passes wait")

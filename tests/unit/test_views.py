@@ -102,6 +102,16 @@ def test_store_ignores_an_event_it_has_seen_and_drops_managed_fields() -> None:
     assert store.apply("DELETED", obj("a", "3")) is None
 
 
+def test_a_remembered_write_is_not_replaced_by_an_older_event() -> None:
+    store = Store()
+    store.apply("ADDED", obj("a", "5"))
+    store.apply("MODIFIED", obj("a", "9"))  # what the operator's write returned
+    assert store.apply("MODIFIED", obj("a", "7")) is None  # an event from before the write
+    assert store.apply("MODIFIED", obj("a", "9")) is None  # the write's own event
+    assert store.get(("ns", "a"))["metadata"]["resourceVersion"] == "9"  # type: ignore[index]
+    assert store.apply("MODIFIED", obj("a", "10")) is not None
+
+
 def test_a_relist_reports_what_changed_and_what_is_gone() -> None:
     store = Store(by_release)
     store.replace([obj("a"), obj("b"), obj("c")])
@@ -276,6 +286,23 @@ def test_views_list_in_pages_then_follow_the_watch(kube: FakeKube) -> None:
     kinds = {change.kind for change in seen}
     assert {DEPLOYMENTS.kind, PODS.kind, GPU} <= kinds
     assert all(change.release == "chat" for change in seen if change.kind == PODS.kind)
+    views.stop()
+
+
+def test_the_operators_own_writes_are_read_back_before_their_events(kube: FakeKube) -> None:
+    views, seen = started(kube)
+    assert views.wait_synced(5)
+    reader = ViewReader(views, kube)  # type: ignore[arg-type]
+    written = {**obj("chat-a", "42"), "kind": "Deployment", "spec": {"replicas": 0}}
+    views.remember(written)
+    views.remember({**obj("unlabelled", "43", release=None), "kind": "Deployment"})
+    deployments = {d["metadata"]["name"]: d for d in reader.list_deployments("ns", "chat")}
+    assert deployments["chat-a"]["spec"] == {"replicas": 0}
+    assert views.get(views.deployments, ("ns", "unlabelled")) is None  # no watch would update it
+    before = len(seen)
+    with views._lock:  # the write's own event, arriving later, changes nothing
+        assert views._apply(DEPLOYMENTS.kind, "MODIFIED", written) == []
+    assert len(seen) == before
     views.stop()
 
 

@@ -129,6 +129,8 @@ class KubeClient:
         self._custom = client.CustomObjectsApi(api_client)
         self._extensions = client.ApiextensionsV1Api(api_client)
         self._faults = faults if faults is not None else FaultInjection.from_env()
+        # Told every object a write returns, so the views read the operator's own writes.
+        self.written: Callable[[Json], None] = lambda obj: None
 
     # --- pass boundaries (fault injection for the chaos suite; no-ops otherwise) ---
 
@@ -255,7 +257,7 @@ class KubeClient:
         """Server-side apply of an owned object, taking over fields others hold."""
         meta = manifest["metadata"]
         with self._write(f"apply {kind} {meta['namespace']}/{meta['name']}"):
-            patch(
+            response = patch(
                 meta["name"],
                 meta["namespace"],
                 manifest,
@@ -265,11 +267,12 @@ class KubeClient:
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
+        self.written(_json(response))
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         """Set ``spec.replicas`` alone (the Deployment's template is left untouched)."""
         with self._write(f"scale Deployment {namespace}/{name} to {replicas}"):
-            self._apps.patch_namespaced_deployment(
+            response = self._apps.patch_namespaced_deployment(
                 name,
                 namespace,
                 {"spec": {"replicas": replicas}},
@@ -278,6 +281,7 @@ class KubeClient:
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
+        self.written(_json(response))
 
     def delete_deployment(self, namespace: str, name: str) -> None:
         try:
@@ -447,7 +451,9 @@ class KubeClient:
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
-        return _json(response)
+        replaced = _json(response)
+        self.written(replaced)
+        return replaced
 
     def get_virtual_service_crd(self) -> Json | None:
         return self._get_or_none(

@@ -18,6 +18,11 @@ watches from the list's resourceVersion with bookmarks, lists again when the
 version is gone (410), and ``synced`` is set only after every stream's first
 list, so a pass after a start waits rather than act on partial data.
 
+A pass reads its own writes: what a write returns is put into the views at once
+(``remember``), and an older event never replaces it, so the next pass does not
+decide from a state older than the last one's writes (as it could not when it
+read the API server).
+
 Secrets are not watched: RBAC cannot grant list/watch on Secrets by label, so a
 watch would need read access to every Secret of the cluster (invariant I7 keeps
 the operator at ``get``). A pass reads a release's credential Secrets by name,
@@ -97,6 +102,20 @@ def _version(obj: Json | None) -> str | None:
     return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
 
 
+def _newer(after: Json, before: Json) -> bool:
+    """Whether ``after`` is a later version of an object than ``before``.
+
+    resourceVersions are etcd revisions, integers that only grow; they are compared
+    only so that an event older than a write the operator made (and remembered)
+    does not replace it. Versions that are no integers count as newer when different.
+    """
+    new, old = _version(after), _version(before)
+    try:
+        return int(str(new)) > int(str(old))
+    except ValueError:
+        return new != old
+
+
 def _trimmed(obj: Json) -> Json:
     """The object without managedFields, which no pass reads (a third of a Pod's size)."""
     meta = obj.get("metadata") or {}
@@ -139,8 +158,8 @@ class Store:
             self._remove(key, before)
             return before, None
         after = _trimmed(obj)
-        if before is not None and _version(before) == _version(after):
-            return None
+        if before is not None and not _newer(after, before):
+            return None  # seen already, or older than what the operator wrote
         if before is not None:
             self._remove(key, before)
         self._add(key, after)
@@ -331,6 +350,31 @@ class Views:
     def get(self, store: Store, key: ObjectKey) -> Json | None:
         with self._lock:
             return store.get(key)
+
+    def remember(self, written: Json) -> None:
+        """An object as a write of the operator returned it: the next pass reads it
+        even before the write's own event arrives (a pass sees its own writes, as it
+        did when it read the API server). That event then changes nothing, and wakes
+        no pass."""
+        store = self._written_store(written)
+        if store is not None:
+            with self._lock:
+                store.apply("MODIFIED", written)
+
+    def _written_store(self, written: Json) -> Store | None:
+        kind, api_version = written.get("kind"), written.get("apiVersion")
+        if kind in ("Deployment", "Service") and release_of(written) is None:
+            return None  # not selected by the watch: it would never be updated
+        if kind == "Deployment":
+            return self.deployments
+        if kind == "Service":
+            return self.services
+        if kind == "HTTPRoute":
+            return self.http_routes
+        if kind == "VirtualService" and self.virtual_service_version is not None:
+            watched = f"{istio.GROUP}/{self.virtual_service_version}"
+            return self.virtual_services if api_version == watched else None
+        return None
 
     def gpu_nodes(self) -> tuple[NodeGPUs, ...] | None:
         """The GPU view; None (no check) when the operator may not list Nodes or Pods."""
