@@ -94,11 +94,30 @@ class Runtime:
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)  # webhook calls
     backoff: Backoff = field(default_factory=Backoff)
     scheduler: Scheduler = field(init=False)
+    # The resourceVersion of each release's last write by this operator.
+    written: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(
             self.config.worker_limit, self.config.reconcile_interval, self.config.resync_interval
         )
+
+    def behind(self, key: tuple[str, str], body: Body) -> bool:
+        """Whether ``body`` is older than this operator's last write of the release.
+
+        kopf updates a release's body when its event arrives, which can be after a
+        change elsewhere wakes the next pass. A pass from that older body would
+        decide again what the last pass decided before it, and when that leaves
+        status unchanged, no precondition would stop it from acting on it. The
+        event of the write wakes the pass that reads it. resourceVersions are etcd
+        revisions, integers that only grow (see ``kube.views``).
+        """
+        written = self.written.get(key)
+        version = str(body["metadata"].get("resourceVersion") or "")
+        try:
+            return written is not None and int(version) < int(written)
+        except ValueError:
+            return False  # not comparable: the status write's precondition still guards
 
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
@@ -198,6 +217,9 @@ async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> Outcom
     """
     owner = _owner(body)
     key = (owner.namespace, owner.name)
+    if runtime.behind(key, body):
+        logger.debug("the release's last write has not arrived yet; its event wakes the pass")
+        return Outcome(in_flight=True)
     now = time.monotonic()
     if not runtime.backoff.ready(key, now):
         return Outcome(retry_in=runtime.backoff.remaining(key, now))
@@ -268,6 +290,7 @@ async def _reconcile(
             ANNOTATION_ACTION,
             version,
         )
+        runtime.written[(owner.namespace, owner.name)] = version
     version = await _write_status(runtime, owner, raw_status, decision.status, version)
     problems = await asyncio.to_thread(act, runtime.kube, router, owner, spec, decision, view)
     if problems:
@@ -350,9 +373,11 @@ async def _write_status(
     diff = merge_patch(old, _dump(status))
     if not diff:
         return version
-    return await asyncio.to_thread(
+    written = await asyncio.to_thread(
         runtime.kube.patch_release_status, owner.namespace, owner.name, diff, version
     )
+    runtime.written[(owner.namespace, owner.name)] = written
+    return written
 
 
 def _dump(status: ModelReleaseStatus) -> dict[str, Any]:
@@ -490,6 +515,7 @@ async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
     """Give the route back before the owned Services disappear with the release."""
     owner = _owner(body)
     telemetry.forget(owner.namespace, owner.name)
+    runtime.written.pop((owner.namespace, owner.name), None)
     try:
         spec = ModelReleaseSpec.model_validate(dict(body.get("spec") or {}))
         router = new_router(

@@ -16,6 +16,7 @@ At most ``worker_limit`` passes run at once (a semaphore around each pass).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ Watched = tuple[str, str, str]  # (kind, namespace, name) of an object a release
 RESYNC_JITTER = 0.2
 """A resync waits between 80% and 100% of the interval, so releases do not resync in step."""
 OWNED_KINDS = frozenset({DEPLOYMENTS.kind, PODS.kind, SERVICES.kind})
+
+logger = logging.getLogger(__name__)
 
 
 # --- which release wakes on which change (pure) -----------------------------------------------
@@ -178,6 +181,9 @@ class Scheduler:
                 if outcome.interests is not None:
                     self.routing.remember(key, outcome.interests)
                 wait = next_wait(outcome, self._busy_interval, self._resync, random.random())
+                logger.debug(
+                    f"{key[0]}/{key[1]}: {outcome}; next pass in {wait:.1f}s or on a change"
+                )
                 await _first_of(trigger.wait(), stopped(), seconds=wait)
         finally:
             # A release deleted and created again under its name has a new loop by now.
