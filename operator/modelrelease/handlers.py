@@ -48,7 +48,7 @@ from modelrelease.core.conditions import degraded_patch
 from modelrelease.core.decision import Decision
 from modelrelease.core.gate import gate_seed
 from modelrelease.core.manifests import Owner
-from modelrelease.core.needs import needs, quiet
+from modelrelease.core.needs import IDLE_PHASES, needs, quiet
 from modelrelease.core.observation import Observation, Problem, SLOResult, parse_action
 from modelrelease.core.plan import plan, plan_invalid_spec, with_problems
 from modelrelease.core.slos import ResolvedSLO, resolve_slos
@@ -300,7 +300,7 @@ async def _reconcile(
     telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok")
     outcome = Outcome(
         requeue_after=decision.requeue_after,
-        in_flight=not quiet(spec, decision.status),
+        in_flight=_in_flight(owner, spec, decision.status, now),
         interests=interests_of(owner.namespace, spec, decision.status),
     )
     return any(problem.reason is Reason.RECONCILE_ERROR for problem in problems), outcome
@@ -360,6 +360,18 @@ async def _decide(
         selected=view.selected,
     )
     return plan(spec, status, observation, now), view, router
+
+
+def _in_flight(
+    owner: Owner, spec: ModelReleaseSpec, status: ModelReleaseStatus, now: datetime
+) -> bool:
+    """Not at rest: a stage or a wait runs, or a new revision is held from starting by a
+    problem no watch may show the end of (a Secret labelled later: Secrets are not
+    watched). Paused releases are at rest."""
+    if not quiet(spec, status):
+        return True
+    releasing = needs(spec, status, now, gate_seed(owner.namespace, owner.name)).releasing
+    return status.phase in IDLE_PHASES and releasing
 
 
 async def _write_status(
