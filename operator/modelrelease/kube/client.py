@@ -220,17 +220,6 @@ class KubeClient:
 
     # --- workloads ------------------------------------------------------------
 
-    def list_deployments(self, namespace: str, release: str) -> list[Json]:
-        with _translated(f"list Deployments of {namespace}/{release}"):
-            response = self._apps.list_namespaced_deployment(
-                namespace,
-                label_selector=_release_selector(release),
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-        items: list[Json] = _json(response).get("items", [])
-        return items
-
     def list_pods(self, namespace: str, release: str) -> list[Json]:
         with _translated(f"list Pods of {namespace}/{release}"):
             response = self._core.list_namespaced_pod(
