@@ -4,36 +4,45 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 
 import kopf
 
 from modelrelease import handlers, telemetry
 from modelrelease.kube.client import KubeClient, new_api_client
-from modelrelease.metrics.factory import ProviderCache
+from modelrelease.kube.ratelimit import TokenBucket, throttle
+from modelrelease.kube.views import STREAMS, Views
+from modelrelease.metrics.factory import ProviderCache, new_provider
 from modelrelease.settings import kopf_settings, log_format, parse_args
 
 logger = logging.getLogger("modelrelease")
 
 
-class _QuietSuccessfulTimers(logging.Filter):
-    """A timer passes every few seconds; its success is not news (failures still are)."""
+class _QuietWakeups(logging.Filter):
+    """Every event of a release runs the ``wake`` handler; its success is not news."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (message.startswith("Timer ") and message.endswith(" succeeded."))
+        return record.getMessage() != "Handler 'wake' succeeded."
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(argv)
     kopf.configure(verbose=config.verbose, log_format=log_format(config))
-    if not config.verbose:
-        logging.getLogger("kopf.objects").addFilter(_QuietSuccessfulTimers())
     # httpx logs each request with its full URL, whose query or userinfo may hold a
     # token (webhook URLs, Prometheus addresses): never, not even when verbose.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not config.verbose:
+        logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
     registry = kopf.OperatorRegistry()
+    # Connections for the passes' requests and for the views' long-lived watches.
+    api_client = new_api_client(connections=config.worker_limit + STREAMS)
+    throttle(api_client, TokenBucket(config.kube_qps, config.kube_burst))
+    kube = KubeClient(api_client)
     runtime = handlers.Runtime(
-        kube=KubeClient(new_api_client()), providers=ProviderCache(), config=config
+        kube=kube,
+        views=Views(kube),
+        providers=ProviderCache(partial(new_provider, connections=config.worker_limit)),
+        config=config,
     )
     handlers.register(registry, runtime)
     if config.metrics_port is not None:

@@ -28,6 +28,10 @@ class Backoff:
         """Whether a pass of ``key`` may run at ``now`` (monotonic seconds)."""
         return now >= self._retry_at.get(key, 0.0)
 
+    def remaining(self, key: Key, now: float) -> float:
+        """Seconds until a pass of ``key`` may run (0 when it may now)."""
+        return max(self._retry_at.get(key, 0.0) - now, 0.0)
+
     def failed(self, key: Key, now: float) -> float:
         """Record a failure; the seconds until the next attempt."""
         failures = self._failures.get(key, 0) + 1

@@ -1,14 +1,19 @@
 """kopf handlers: thin. Parse at the boundary, observe, ``plan``, act, write status once.
 
-Reconciliation is level-based: a timer runs one pass per release every few
-seconds; each pass reads the whole state (status and cluster), so a restarted
-operator, a missed event or a manual edit all converge the same way.
+Reconciliation is level-based and event-driven: one loop per release (a kopf
+daemon, timed by ``scheduler``) runs a pass when the release or an object it
+reads changes, when ``plan()`` says the next thing is due, and at a slow
+jittered resync. Each pass reads the whole state (status, and the cluster from
+the watch-fed ``kube.views``), so a restarted operator, a missed event or a
+manual edit all converge the same way; a pass makes API requests only to write
+(and to read credential Secrets while it queries Prometheus).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +48,7 @@ from modelrelease.core.conditions import degraded_patch
 from modelrelease.core.decision import Decision
 from modelrelease.core.gate import gate_seed
 from modelrelease.core.manifests import Owner
-from modelrelease.core.needs import needs
+from modelrelease.core.needs import IDLE_PHASES, needs, quiet
 from modelrelease.core.observation import (
     Observation,
     Problem,
@@ -65,6 +70,7 @@ from modelrelease.kube.client import KubeClient
 from modelrelease.kube.errors import KubeError, WriteConflictError
 from modelrelease.kube.observe import ClusterView, observe_cluster
 from modelrelease.kube.patches import merge_patch
+from modelrelease.kube.views import Change, ViewReader, Views
 from modelrelease.metrics.comparison import read_comparison
 from modelrelease.metrics.factory import ProviderCache
 from modelrelease.metrics.measurement import measure_slos
@@ -75,8 +81,9 @@ from modelrelease.metrics.templating import (
     UnknownVariableError,
     prometheus_duration,
 )
-from modelrelease.routers.factory import new_router
+from modelrelease.routers.factory import RouterStore, new_router
 from modelrelease.routers.router import Router, RouterError
+from modelrelease.scheduler import Outcome, Scheduler, interests_of
 from modelrelease.settings import OperatorConfig
 
 Body = Any  # kopf.Body: a read-only mapping view of the object
@@ -87,10 +94,36 @@ class Runtime:
     """What lives as long as the operator process."""
 
     kube: KubeClient
+    views: Views
     providers: ProviderCache
     config: OperatorConfig
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)  # webhook calls
     backoff: Backoff = field(default_factory=Backoff)
+    scheduler: Scheduler = field(init=False)
+    # The resourceVersion of each release's last write by this operator.
+    written: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.scheduler = Scheduler(
+            self.config.worker_limit, self.config.reconcile_interval, self.config.resync_interval
+        )
+
+    def behind(self, key: tuple[str, str], body: Body) -> bool:
+        """Whether ``body`` is older than this operator's last write of the release.
+
+        kopf updates a release's body when its event arrives, which can be after a
+        change elsewhere wakes the next pass. A pass from that older body would
+        decide again what the last pass decided before it, and when that leaves
+        status unchanged, no precondition would stop it from acting on it. The
+        event of the write wakes the pass that reads it. resourceVersions are etcd
+        revisions, integers that only grow (see ``kube.views``).
+        """
+        written = self.written.get(key)
+        version = str(body["metadata"].get("resourceVersion") or "")
+        try:
+            return written is not None and int(version) < int(written)
+        except ValueError:
+            return False  # not comparable: the status write's precondition still guards
 
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
@@ -102,16 +135,34 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         # service account, or $KUBECONFIG.
         return kopf.login_via_client(**kwargs)
 
-    @kopf.timer(
+    @kopf.on.startup(registry=registry)
+    async def start_views(logger: kopf.Logger, **_: Any) -> None:
+        await start(runtime, logger)
+
+    @kopf.daemon(
         GROUP,
         VERSION,
         PLURAL_MODEL_RELEASES,
         id="reconcile",
-        interval=runtime.config.reconcile_interval,
+        cancellation_timeout=CANCELLATION_SECONDS,
         registry=registry,
     )
-    async def reconcile_release(body: Body, logger: kopf.Logger, **_: Any) -> None:
-        await reconcile(runtime, body, logger)
+    async def reconcile_release(
+        body: Body, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any
+    ) -> None:
+        # kopf keeps ``body`` fresh as the release's events arrive.
+        await runtime.scheduler.serve(
+            _key(body),
+            lambda: reconcile(runtime, body, logger),
+            stopped.wait,
+            stopped.is_set,
+        )
+
+    @kopf.on.event(GROUP, VERSION, PLURAL_MODEL_RELEASES, id="wake", registry=registry)
+    async def wake_release(body: Body, **_: Any) -> None:
+        # An action annotation or a spec edit is acted upon at once. Async: it runs
+        # in the event loop, which alone may touch the scheduler's triggers.
+        runtime.scheduler.wake(_key(body))
 
     @kopf.on.delete(
         GROUP,
@@ -127,8 +178,32 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
 
     @kopf.on.cleanup(registry=registry)
     async def close_connections(**_: Any) -> None:
+        runtime.views.stop()
         await runtime.providers.close()
         await runtime.http.aclose()
+
+
+CANCELLATION_SECONDS = 30.0
+"""A release being deleted (or the operator stopping) lets a running pass finish this long."""
+SYNC_REPORT_SECONDS = 30.0
+
+
+async def start(runtime: Runtime, logger: kopf.Logger) -> None:
+    """Start the views; passes begin only once every view is listed (kopf runs
+    the daemons after the startup handlers), so no pass acts on partial data."""
+    loop = asyncio.get_running_loop()
+    # Passes run their blocking I/O in threads: enough of them for the worker bound.
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=runtime.config.worker_limit + 4))
+
+    def changed(change: Change) -> None:  # called in the views' threads
+        loop.call_soon_threadsafe(runtime.scheduler.changed, change)
+
+    runtime.views.on_change = changed
+    runtime.kube.written = runtime.views.remember
+    await asyncio.to_thread(runtime.views.start)
+    while not await asyncio.to_thread(runtime.views.wait_synced, SYNC_REPORT_SECONDS):
+        logger.warning(f"still listing {', '.join(runtime.views.unsynced())}; passes wait")
+    logger.info("views listed: passes start")
 
 
 # --- one pass ----------------------------------------------------------------------------
@@ -138,42 +213,51 @@ class StatusUnreadableError(Exception):
     """The status does not parse: the operator cannot know where the release stands."""
 
 
-async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
+async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> Outcome:
     """One pass, or nothing while the release backs off after failures (invariant I6).
 
     A stale copy of the release (a newer one was written since) ends the pass
-    before any write; the next pass reads a fresh one. API errors back off
-    with jitter; any other exception becomes a Degraded condition.
+    before any write; the event of the newer one wakes the next pass. API
+    errors back off with jitter; any other exception becomes a Degraded
+    condition.
     """
     owner = _owner(body)
     key = (owner.namespace, owner.name)
-    if not runtime.backoff.ready(key, time.monotonic()):
-        return
+    if runtime.behind(key, body):
+        logger.debug("the release's last write has not arrived yet; its event wakes the pass")
+        return Outcome(in_flight=True)
+    now = time.monotonic()
+    if not runtime.backoff.ready(key, now):
+        return Outcome(retry_in=runtime.backoff.remaining(key, now))
     try:
-        failed = await _reconcile(runtime, owner, body, logger)
+        failed, outcome = await _reconcile(runtime, owner, body, logger)
     except WriteConflictError as error:
         logger.debug(f"the release changed while this pass ran, reading it again: {error}")
-        return
+        return Outcome(in_flight=True)
     except KubeError as error:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.warning(f"reconcile failed, retrying in {delay:.0f}s: {error}")
         telemetry.record(owner.namespace, owner.name, None, "error")
-        return
+        return Outcome(retry_in=delay)
     except Exception as error:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.exception(f"unexpected error in the reconcile pass, retrying in {delay:.0f}s")
         await _report_unexpected(runtime, owner, body, error, delay, logger)
         telemetry.record(owner.namespace, owner.name, None, "error")
-        return
+        return Outcome(retry_in=delay)
     if failed:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.warning(f"some writes failed, retrying in {delay:.0f}s")
-    else:
-        runtime.backoff.succeeded(key)
+        return Outcome(retry_in=delay, interests=outcome.interests)
+    runtime.backoff.succeeded(key)
+    return outcome
 
 
-async def _reconcile(runtime: Runtime, owner: Owner, body: Body, logger: kopf.Logger) -> bool:
-    """Observe, decide, write; True when a write to the cluster failed.
+async def _reconcile(
+    runtime: Runtime, owner: Owner, body: Body, logger: kopf.Logger
+) -> tuple[bool, Outcome]:
+    """Observe, decide, write; whether a write to the cluster failed, and when the
+    next pass is due.
 
     The writes come in an order that is safe to stop after any of them:
     1. the action annotation is consumed (a crash after it loses the action,
@@ -198,8 +282,11 @@ async def _reconcile(runtime: Runtime, owner: Owner, body: Body, logger: kopf.Lo
     except ValidationError as error:
         decision = plan_invalid_spec(status, _validation_message(error, "spec"), generation, now)
         await _write_status(runtime, owner, raw_status, decision.status, version)
-        return False
-    decision, view, router = await _decide(runtime, owner, spec, status, body, now, generation)
+        return False, Outcome()  # the next edit of the spec wakes it
+    reader = ViewReader(runtime.views, runtime.kube)
+    decision, view, router = await _decide(
+        runtime, reader, owner, spec, status, body, now, generation
+    )
     runtime.kube.begin_pass()  # fault injection (chaos suite) counts the writes of a pass
     if decision.consume_action:
         version = await asyncio.to_thread(
@@ -209,6 +296,7 @@ async def _reconcile(runtime: Runtime, owner: Owner, body: Body, logger: kopf.Lo
             ANNOTATION_ACTION,
             version,
         )
+        runtime.written[(owner.namespace, owner.name)] = version
     version = await _write_status(runtime, owner, raw_status, decision.status, version)
     problems = await asyncio.to_thread(act, runtime.kube, router, owner, spec, decision, view)
     if problems:
@@ -216,11 +304,17 @@ async def _reconcile(runtime: Runtime, owner: Owner, body: Body, logger: kopf.Lo
         await _write_status(runtime, owner, _dump(decision.status), after, version)
     _post_events(body, decision, logger)
     telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok")
-    return any(problem.reason is Reason.RECONCILE_ERROR for problem in problems)
+    outcome = Outcome(
+        requeue_after=decision.requeue_after,
+        in_flight=_in_flight(owner, spec, decision.status, now),
+        interests=interests_of(owner.namespace, spec, decision.status),
+    )
+    return any(problem.reason is Reason.RECONCILE_ERROR for problem in problems), outcome
 
 
 async def _decide(
     runtime: Runtime,
+    reader: ViewReader,
     owner: Owner,
     spec: ModelReleaseSpec,
     status: ModelReleaseStatus,
@@ -229,13 +323,13 @@ async def _decide(
     generation: int,
 ) -> tuple[Decision, ClusterView, Router | None]:
     """needs -> observe -> plan: one round trip."""
-    router, router_problems = _router(runtime, owner, spec)
+    router, router_problems = _router(reader, owner, spec)
     wanted = needs(spec, status, now, gate_seed(owner.namespace, owner.name))
     # While releasing, the metrics configuration is checked on every pass, so a Secret
     # that cannot be used holds the challenger before it gets any traffic.
     view = await asyncio.to_thread(
         observe_cluster,
-        runtime.kube,
+        reader,
         router,
         owner,
         spec,
@@ -276,6 +370,18 @@ async def _decide(
     return plan(spec, status, observation, now), view, router
 
 
+def _in_flight(
+    owner: Owner, spec: ModelReleaseSpec, status: ModelReleaseStatus, now: datetime
+) -> bool:
+    """Not at rest: a stage or a wait runs, or a new revision is held from starting by a
+    problem no watch may show the end of (a Secret labelled later: Secrets are not
+    watched). Paused releases are at rest."""
+    if not quiet(spec, status):
+        return True
+    releasing = needs(spec, status, now, gate_seed(owner.namespace, owner.name)).releasing
+    return status.phase in IDLE_PHASES and releasing
+
+
 async def _write_status(
     runtime: Runtime,
     owner: Owner,
@@ -287,9 +393,11 @@ async def _write_status(
     diff = merge_patch(old, _dump(status))
     if not diff:
         return version
-    return await asyncio.to_thread(
+    written = await asyncio.to_thread(
         runtime.kube.patch_release_status, owner.namespace, owner.name, diff, version
     )
+    runtime.written[(owner.namespace, owner.name)] = written
+    return written
 
 
 def _dump(status: ModelReleaseStatus) -> dict[str, Any]:
@@ -323,12 +431,10 @@ async def _report_unexpected(
 
 
 def _router(
-    runtime: Runtime, owner: Owner, spec: ModelReleaseSpec
+    store: RouterStore, owner: Owner, spec: ModelReleaseSpec
 ) -> tuple[Router | None, list[Problem]]:
     try:
-        return new_router(
-            spec.traffic, runtime.kube, owner.namespace, owner.name, spec.port, owner
-        ), []
+        return new_router(spec.traffic, store, owner.namespace, owner.name, spec.port, owner), []
     except RouterError as error:
         return None, [Problem(Reason.INVALID_SPEC, str(error))]
 
@@ -429,6 +535,7 @@ async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
     """Give the route back before the owned Services disappear with the release."""
     owner = _owner(body)
     telemetry.forget(owner.namespace, owner.name)
+    runtime.written.pop((owner.namespace, owner.name), None)
     try:
         spec = ModelReleaseSpec.model_validate(dict(body.get("spec") or {}))
         router = new_router(
@@ -445,6 +552,10 @@ async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
 
 
 # --- boundary helpers ----------------------------------------------------------------------
+
+
+def _key(body: Body) -> tuple[str, str]:
+    return str(body["metadata"]["namespace"]), str(body["metadata"]["name"])
 
 
 def _owner(body: Body) -> Owner:

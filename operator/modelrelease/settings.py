@@ -27,6 +27,9 @@ class OperatorConfig:
     log_format: str = "plain"
     verbose: bool = False
     reconcile_interval: float = 2.0
+    resync_interval: float = 300.0
+    kube_qps: float = 20.0
+    kube_burst: int = 40
     liveness_endpoint: str | None = DEFAULT_LIVENESS
     metrics_port: int | None = None
     worker_limit: int = 20
@@ -62,7 +65,27 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         type=float,
         default=2.0,
         metavar="SECONDS",
-        help="seconds between reconcile passes of one release (default 2)",
+        help="seconds between passes of a release in flight while plan() names no due "
+        "time (default 2); changes and due times start passes at once",
+    )
+    parser.add_argument(
+        "--resync-interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="a release at rest is reconciled at least this often, with jitter (default 300)",
+    )
+    parser.add_argument(
+        "--kube-qps",
+        type=float,
+        default=20.0,
+        help="API requests per second the operator makes at most, on average (default 20)",
+    )
+    parser.add_argument(
+        "--kube-burst",
+        type=int,
+        default=40,
+        help="API requests the operator may make at once above --kube-qps (default 40)",
     )
     parser.add_argument(
         "--liveness",
@@ -77,20 +100,30 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         "--worker-limit",
         type=int,
         default=20,
-        help="releases reconciled at the same time (default 20)",
+        help="reconcile passes running at the same time, at most (default 20)",
     )
     args = parser.parse_args(argv)
     if args.kubeconfig:
         # Both kopf's login and the Kubernetes client read it from the environment.
         os.environ["KUBECONFIG"] = args.kubeconfig
-    if args.reconcile_interval <= 0:
-        parser.error("--reconcile-interval must be positive")
+    for flag, value in (
+        ("--reconcile-interval", args.reconcile_interval),
+        ("--resync-interval", args.resync_interval),
+        ("--kube-qps", args.kube_qps),
+        ("--kube-burst", args.kube_burst),
+        ("--worker-limit", args.worker_limit),
+    ):
+        if value <= 0:
+            parser.error(f"{flag} must be positive")
     return OperatorConfig(
         namespaces=tuple(args.namespace),
         all_namespaces=not args.namespace,
         log_format=args.log_format,
         verbose=args.verbose,
         reconcile_interval=args.reconcile_interval,
+        resync_interval=args.resync_interval,
+        kube_qps=args.kube_qps,
+        kube_burst=args.kube_burst,
         liveness_endpoint=args.liveness or None,
         metrics_port=args.metrics_port,
         worker_limit=args.worker_limit,

@@ -31,6 +31,12 @@ ROLLBACKS = Counter(
 PROMOTIONS = Counter(
     "modelrelease_promotions_total", "Promotions of challengers", ["namespace", "release"]
 )
+API_REQUESTS = Counter(
+    "modelrelease_api_requests_total",
+    "Requests to the API server (kopf's own watch of releases, events and finalizers aside), "
+    "by HTTP method, WATCH for watches, and the answer's status class",
+    ["method", "code"],
+)
 
 
 def serve(port: int) -> None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kubernetes.client import ApiClient
 from modelrelease.api.constants import Reason
 from modelrelease.api.models import ModelReleaseSpec
 from modelrelease.core.redaction import HIDDEN, NO_HOST, redact_url, safe_phrase
@@ -408,7 +409,7 @@ def test_request_urls_are_not_logged_even_when_verbose(monkeypatch: pytest.Monke
 
     from modelrelease import __main__ as entry
 
-    monkeypatch.setattr(entry, "new_api_client", lambda: None)
+    monkeypatch.setattr(entry, "new_api_client", lambda **_: ApiClient())
     monkeypatch.setattr(entry.kopf, "run", lambda **_: None)
     root, httpx_logger = logging.getLogger(), logging.getLogger("httpx")
     levels = root.level, httpx_logger.level

@@ -12,12 +12,14 @@ import base64
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from modelrelease.api.constants import (
     GROUP,
@@ -40,6 +42,10 @@ REQUEST_TIMEOUT_SECONDS = 15.0
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
 HTTP_CONFLICT = 409
+HTTP_GONE = 410
+LIST_PAGE_SIZE = 500
+WATCH_SECONDS = 300
+"""How long the API server keeps one watch request open (then it is reopened)."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +59,34 @@ class StoredSecret:
         return {key: base64.b64decode(value).decode() for key, value in self.encoded.items()}
 
 
-def new_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """An API client for the in-cluster service account, or the kubeconfig."""
+@dataclass(frozen=True)
+class Collection:
+    """Objects of one kind in all namespaces, as ``kube.views`` lists and watches them."""
+
+    kind: str  # for messages: "Pods", "HTTPRoutes"
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    label_selector: str | None = None
+
+
+class WatchExpiredError(KubeError):
+    """The version a watch starts from is gone (HTTP 410): list again."""
+
+
+def new_api_client(
+    kubeconfig: str | None = None, connections: int | None = None
+) -> client.ApiClient:
+    """An API client for the in-cluster service account, or the kubeconfig; with a
+    pool of ``connections`` kept open (the client's default when None)."""
+    configuration = client.Configuration()
     if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        return client.ApiClient(configuration)
-    api_client: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig
-    )
-    return api_client
+    else:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    if connections is not None:
+        configuration.connection_pool_maxsize = connections
+    return client.ApiClient(configuration)
 
 
 @contextmanager
@@ -73,6 +97,8 @@ def _translated(what: str) -> Iterator[None]:
         detail = f"{what}: HTTP {error.status} {error.reason}: {_message(error)}"
         if error.status == HTTP_CONFLICT:
             raise WriteConflictError(detail) from error
+        if error.status == HTTP_GONE:
+            raise WatchExpiredError(detail) from error
         if error.status == HTTP_FORBIDDEN:
             raise ForbiddenError(detail) from error
         raise KubeError(detail) from error
@@ -103,6 +129,8 @@ class KubeClient:
         self._custom = client.CustomObjectsApi(api_client)
         self._extensions = client.ApiextensionsV1Api(api_client)
         self._faults = faults if faults is not None else FaultInjection.from_env()
+        # Told every object a write returns, so the views read the operator's own writes.
+        self.written: Callable[[Json], None] = lambda obj: None
 
     # --- pass boundaries (fault injection for the chaos suite; no-ops otherwise) ---
 
@@ -134,13 +162,89 @@ class KubeClient:
                 return None
             raise
 
+    # --- lists and watches (kube.views) ----------------------------------------
+
+    def list_page(self, collection: Collection, continue_token: str | None = None) -> Json:
+        """One page of a list: ``items``, and ``metadata.resourceVersion`` and ``continue``."""
+        options: Json = {"limit": LIST_PAGE_SIZE}
+        if continue_token:
+            options["_continue"] = continue_token
+        with _translated(f"list {collection.kind}"):
+            response = self._list_call(collection)(
+                **options, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        return _json(response)
+
+    def watch(self, collection: Collection, resource_version: str) -> Iterator[Json]:
+        """The watch events after ``resource_version`` (``type``, ``object``), bookmarks
+        included, until the API server ends the request; WatchExpiredError on 410."""
+        with _translated(f"watch {collection.kind}"):
+            response = self._list_call(collection)(
+                watch=True,
+                resource_version=resource_version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=WATCH_SECONDS,
+                _preload_content=False,
+                _request_timeout=(REQUEST_TIMEOUT_SECONDS, WATCH_SECONDS + 30),
+            )
+        with closing(response):
+            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                if not line:
+                    continue
+                event: Json = json.loads(line)
+                failure = event.get("object") or {}
+                if event.get("type") == "ERROR" and failure.get("code") == HTTP_GONE:
+                    raise WatchExpiredError(f"watch {collection.kind}: {failure.get('message')}")
+                if event.get("type") == "ERROR":
+                    raise KubeError(f"watch {collection.kind}: {failure.get('message')}")
+                yield event
+
+    def _list_call(self, collection: Collection) -> Callable[..., Any]:
+        """The client call that lists (or, with watch=True, watches) ``collection``."""
+        selector: Json = {}
+        if collection.label_selector is not None:
+            selector["label_selector"] = collection.label_selector
+        typed: dict[tuple[str, str], Callable[..., Any]] = {
+            ("", "pods"): self._core.list_pod_for_all_namespaces,
+            ("", "services"): self._core.list_service_for_all_namespaces,
+            ("", "nodes"): self._core.list_node,
+            ("apps", "deployments"): self._apps.list_deployment_for_all_namespaces,
+        }
+        call = typed.get((collection.group, collection.plural)) or partial(
+            self._custom.list_cluster_custom_object,
+            collection.group,
+            collection.version,
+            collection.plural,
+        )
+        return lambda **options: call(**selector, **options)
+
     # --- workloads ------------------------------------------------------------
 
+    # One-off reads for the kubectl plugin; the operator's passes read kube.views.
     def list_deployments(self, namespace: str, release: str) -> list[Json]:
         with _translated(f"list Deployments of {namespace}/{release}"):
             response = self._apps.list_namespaced_deployment(
                 namespace,
                 label_selector=_release_selector(release),
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        items: list[Json] = _json(response).get("items", [])
+        return items
+
+    def list_nodes(self) -> list[Json]:
+        with _translated("list Nodes"):
+            response = self._core.list_node(
+                _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
+            )
+        items: list[Json] = _json(response).get("items", [])
+        return items
+
+    def list_bound_pods(self) -> list[Json]:
+        """Every non-terminated pod bound to a node, in all namespaces (GPU accounting)."""
+        with _translated("list Pods bound to Nodes"):
+            response = self._core.list_pod_for_all_namespaces(
+                field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
@@ -173,7 +277,7 @@ class KubeClient:
         """Server-side apply of an owned object, taking over fields others hold."""
         meta = manifest["metadata"]
         with self._write(f"apply {kind} {meta['namespace']}/{meta['name']}"):
-            patch(
+            response = patch(
                 meta["name"],
                 meta["namespace"],
                 manifest,
@@ -183,11 +287,12 @@ class KubeClient:
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
+        self.written(_json(response))
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         """Set ``spec.replicas`` alone (the Deployment's template is left untouched)."""
         with self._write(f"scale Deployment {namespace}/{name} to {replicas}"):
-            self._apps.patch_namespaced_deployment(
+            response = self._apps.patch_namespaced_deployment(
                 name,
                 namespace,
                 {"spec": {"replicas": replicas}},
@@ -196,6 +301,7 @@ class KubeClient:
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
+        self.written(_json(response))
 
     def delete_deployment(self, namespace: str, name: str) -> None:
         try:
@@ -211,27 +317,6 @@ class KubeClient:
             cause = error.__cause__
             if not (isinstance(cause, ApiException) and cause.status == HTTP_NOT_FOUND):
                 raise
-
-    # --- nodes (GPU capacity) --------------------------------------------------
-
-    def list_nodes(self) -> list[Json]:
-        with _translated("list Nodes"):
-            response = self._core.list_node(
-                _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
-            )
-        items: list[Json] = _json(response).get("items", [])
-        return items
-
-    def list_bound_pods(self) -> list[Json]:
-        """Every non-terminated pod bound to a node, in all namespaces (GPU accounting)."""
-        with _translated("list Pods bound to Nodes"):
-            response = self._core.list_pod_for_all_namespaces(
-                field_selector="spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed",
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
-            )
-        items: list[Json] = _json(response).get("items", [])
-        return items
 
     # --- the ModelRelease itself ---------------------------------------------------
 
@@ -386,7 +471,9 @@ class KubeClient:
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
-        return _json(response)
+        replaced = _json(response)
+        self.written(replaced)
+        return replaced
 
     def get_virtual_service_crd(self) -> Json | None:
         return self._get_or_none(

@@ -1,9 +1,13 @@
-"""Reading what a pass needs from the cluster (runs in a worker thread)."""
+"""Reading what a pass needs from the cluster (runs in a worker thread).
+
+The reads are answered by the watch-fed views (``kube.views.ViewReader``); only
+credential Secrets are read from the API server, while metrics are queried.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from modelrelease.api.constants import (
     CREDENTIALS_OPT_IN,
@@ -14,7 +18,7 @@ from modelrelease.api.constants import (
 from modelrelease.api.durations import parse_duration
 from modelrelease.api.models import ModelReleaseSpec, PrometheusSpec
 from modelrelease.core.credentials import not_opted_in, opted_in
-from modelrelease.core.gpu import NodeGPUs, node_gpus, pod_gpus
+from modelrelease.core.gpu import NodeGPUs, pod_gpus
 from modelrelease.core.manifests import CANARY, STABLE, Owner, service_name
 from modelrelease.core.observation import (
     DeploymentState,
@@ -25,14 +29,33 @@ from modelrelease.core.observation import (
 )
 from modelrelease.core.pods import PodState, pod_states
 from modelrelease.core.slos import TemplateKey, template_keys
-from modelrelease.kube.client import KubeClient
-from modelrelease.kube.errors import ForbiddenError
+from modelrelease.kube.client import StoredSecret
 from modelrelease.metrics.auth import CredentialsError, authorization_from_secret
 from modelrelease.metrics.prometheus import ca_bundle_error
 from modelrelease.metrics.provider import ProviderConfig
 from modelrelease.routers.router import Router, RouterError, Routes, router_problem
 
 Json = dict[str, Any]
+
+
+class ClusterReader(Protocol):
+    """What a pass reads (``kube.views.ViewReader``)."""
+
+    def list_deployments(self, namespace: str, release: str) -> list[Json]: ...
+
+    def list_pods(self, namespace: str, release: str) -> list[Json]: ...
+
+    def get_service(self, namespace: str, name: str) -> Json | None: ...
+
+    def get_slo_template(self, namespace: str, name: str) -> Json | None: ...
+
+    def get_cluster_slo_template(self, name: str) -> Json | None: ...
+
+    def get_secret(self, namespace: str, name: str) -> StoredSecret | None: ...
+
+    def gpu_nodes(self) -> tuple[NodeGPUs, ...] | None:
+        """The GPU view; None (no check) when the operator may not see Nodes or Pods."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +78,7 @@ class ClusterView:
 
 
 def observe_cluster(
-    kube: KubeClient,
+    kube: ClusterReader,
     router: Router | None,
     owner: Owner,
     spec: ModelReleaseSpec,
@@ -64,7 +87,7 @@ def observe_cluster(
 ) -> ClusterView:
     """What the pass needs. ``releasing`` (a challenger is, or is about to be, in
     flight) adds the release's pods and, when the template asks for GPUs, the
-    GPU view of the nodes: one list of Nodes and one of bound Pods per pass."""
+    GPU view of the nodes."""
     problems: list[Problem] = []
     deployment_objects = {
         revision_of_object(obj): obj
@@ -83,7 +106,7 @@ def observe_cluster(
         # An autoscaled cluster adds nodes for Pending pods: what is free now says little.
         asks_for_gpus = pod_gpus(spec.template.get("spec") or {}) > 0
         if asks_for_gpus and not spec.capacity.autoscaled_nodes:
-            gpu_nodes = _gpu_nodes(kube)
+            gpu_nodes = kube.gpu_nodes()
     routes = _routes(router, problems)
     templates = _templates(kube, owner.namespace, spec)
     provider_config = None
@@ -104,14 +127,6 @@ def observe_cluster(
     )
 
 
-def _gpu_nodes(kube: KubeClient) -> tuple[NodeGPUs, ...] | None:
-    """The GPU view, or None (no check) when the operator may not list Nodes or Pods."""
-    try:
-        return node_gpus(kube.list_nodes(), kube.list_bound_pods())
-    except ForbiddenError:
-        return None
-
-
 def _routes(router: Router | None, problems: list[Problem]) -> Routes | None:
     if router is None:
         return None
@@ -123,7 +138,7 @@ def _routes(router: Router | None, problems: list[Problem]) -> Routes | None:
 
 
 def _templates(
-    kube: KubeClient, namespace: str, spec: ModelReleaseSpec
+    kube: ClusterReader, namespace: str, spec: ModelReleaseSpec
 ) -> dict[TemplateKey, Json | None]:
     found: dict[TemplateKey, Json | None] = {}
     for kind, name in template_keys(spec.analysis):
@@ -135,7 +150,7 @@ def _templates(
 
 
 def _provider_config(
-    kube: KubeClient, namespace: str, prometheus: PrometheusSpec, problems: list[Problem]
+    kube: ClusterReader, namespace: str, prometheus: PrometheusSpec, problems: list[Problem]
 ) -> ProviderConfig | None:
     authorization = None
     sources = []
@@ -184,7 +199,7 @@ def _provider_config(
 
 
 def _credentials(
-    kube: KubeClient, namespace: str, name: str, where: str, problems: list[Problem]
+    kube: ClusterReader, namespace: str, name: str, where: str, problems: list[Problem]
 ) -> dict[str, str] | None:
     """The data of a Secret in the release's namespace, only if it is opted in."""
     secret = kube.get_secret(namespace, name)

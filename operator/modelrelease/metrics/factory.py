@@ -6,11 +6,15 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
-from modelrelease.metrics.prometheus import PROMETHEUS, PrometheusProvider
+from modelrelease.metrics.prometheus import DEFAULT_CONNECTIONS, PROMETHEUS, PrometheusProvider
 from modelrelease.metrics.provider import MetricsProvider, ProviderConfig
 
-ProviderConstructor = Callable[[ProviderConfig], MetricsProvider]
+
+class ProviderConstructor(Protocol):
+    def __call__(self, config: ProviderConfig, *, connections: int) -> MetricsProvider: ...
+
 
 PROVIDERS: dict[str, ProviderConstructor] = {PROMETHEUS: PrometheusProvider}
 
@@ -19,15 +23,18 @@ class UnknownProviderError(ValueError):
     """A provider type nobody implements: refused, never silently replaced."""
 
 
-def new_provider(provider_type: str, config: ProviderConfig) -> MetricsProvider:
-    """Build the provider called ``provider_type``; unknown names are an error."""
+def new_provider(
+    provider_type: str, config: ProviderConfig, connections: int = DEFAULT_CONNECTIONS
+) -> MetricsProvider:
+    """Build the provider called ``provider_type`` with a pool of ``connections``;
+    unknown names are an error."""
     constructor = PROVIDERS.get(provider_type)
     if constructor is None:
         known = ", ".join(sorted(PROVIDERS))
         raise UnknownProviderError(
             f"unknown metrics provider {provider_type!r}; supported providers: {known}"
         )
-    return constructor(config)
+    return constructor(config, connections=connections)
 
 
 MAX_PROVIDERS = 64

@@ -20,6 +20,8 @@ PROMETHEUS = "prometheus"
 QUERY_PATH = "/api/v1/query"
 ONLINE_PROBE_QUERY = "vector(1)"
 _MAX_ERROR_BODY = 300
+DEFAULT_CONNECTIONS = 20
+"""Connections a provider keeps (the operator passes its --worker-limit)."""
 
 
 class PrometheusProvider:
@@ -29,7 +31,12 @@ class PrometheusProvider:
     checks; callers cache providers per configuration (see ``factory``).
     """
 
-    def __init__(self, config: ProviderConfig, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        config: ProviderConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        connections: int = DEFAULT_CONNECTIONS,
+    ):
         self._config = config
         headers = {"Accept": "application/json"}
         if config.authorization:
@@ -37,7 +44,10 @@ class PrometheusProvider:
         self._client = httpx.AsyncClient(
             base_url=config.address.rstrip("/"),
             headers=headers,
-            timeout=httpx.Timeout(config.timeout_seconds),
+            # Waiting for a free connection is not the query's time: passes are bounded.
+            timeout=httpx.Timeout(config.timeout_seconds, pool=None),
+            # As many connections as passes can query at once (--worker-limit).
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             verify=_verification(config),
             transport=transport,
         )

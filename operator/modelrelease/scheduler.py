@@ -1,0 +1,202 @@
+"""When a release's next pass runs: on a change, when something is due, or at a slow resync.
+
+Each release has one loop (a kopf daemon, see ``handlers``) that sleeps until
+the first of:
+- a trigger: the release itself changed (kopf's event), or a watched object
+  it reads did (``kube.views`` reports a ``Change``; ``Routing`` says whose);
+- the due time ``plan()`` gives (``Decision.requeue_after``): the next
+  analysis interval, the end of a step, a webhook retry, a deadline; while a
+  release is in flight and ``plan()`` names none, every ``busy_interval``;
+- the jittered slow resync (``resync``, minutes), a safety net for anything
+  missed;
+- after a failed pass, its backoff (``backoff.py``) instead of all of these.
+At most ``worker_limit`` passes run at once (a semaphore around each pass).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from modelrelease.api.constants import ConditionType, Reason, TemplateKind
+from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus
+from modelrelease.core.conditions import find
+from modelrelease.core.slos import template_keys
+from modelrelease.kube.views import (
+    CLUSTER_SLO_TEMPLATES,
+    DEPLOYMENTS,
+    GPU,
+    HTTP_ROUTES,
+    PODS,
+    SERVICES,
+    SLO_TEMPLATES,
+    VIRTUAL_SERVICES,
+    Change,
+)
+
+Key = tuple[str, str]  # (namespace, name) of a release
+Watched = tuple[str, str, str]  # (kind, namespace, name) of an object a release reads
+
+RESYNC_JITTER = 0.2
+"""A resync waits between 80% and 100% of the interval, so releases do not resync in step."""
+OWNED_KINDS = frozenset({DEPLOYMENTS.kind, PODS.kind, SERVICES.kind})
+
+logger = logging.getLogger(__name__)
+
+
+# --- which release wakes on which change (pure) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interests:
+    """What a release reads besides the objects labelled with its name."""
+
+    objects: frozenset[Watched] = frozenset()
+    gpus: bool = False  # waiting for GPUs to free up
+
+
+def interests_of(namespace: str, spec: ModelReleaseSpec, status: ModelReleaseStatus) -> Interests:
+    objects: set[Watched] = set()
+    if spec.traffic.gateway_api is not None:
+        objects.add((HTTP_ROUTES.kind, namespace, spec.traffic.gateway_api.http_route))
+    if spec.traffic.istio is not None:
+        objects.add((VIRTUAL_SERVICES, namespace, spec.traffic.istio.virtual_service))
+    for kind, name in template_keys(spec.analysis):
+        if kind is TemplateKind.SLO_TEMPLATE:
+            objects.add((SLO_TEMPLATES.kind, namespace, name))
+        else:
+            objects.add((CLUSTER_SLO_TEMPLATES.kind, "", name))
+    return Interests(frozenset(objects), waiting_for_gpus(status))
+
+
+def waiting_for_gpus(status: ModelReleaseStatus) -> bool:
+    progressing = find(status.conditions, ConditionType.PROGRESSING)
+    return progressing is not None and progressing.reason == Reason.INSUFFICIENT_GPU
+
+
+@dataclass
+class Routing:
+    """Releases by what they read; a change is routed to the releases it concerns."""
+
+    _interests: dict[Key, Interests] = field(default_factory=dict)
+    _readers: dict[Watched, set[Key]] = field(default_factory=dict)
+    _waiting_for_gpus: set[Key] = field(default_factory=set)
+
+    def remember(self, key: Key, interests: Interests) -> None:
+        self.forget(key)
+        self._interests[key] = interests
+        for watched in interests.objects:
+            self._readers.setdefault(watched, set()).add(key)
+        if interests.gpus:
+            self._waiting_for_gpus.add(key)
+
+    def forget(self, key: Key) -> None:
+        old = self._interests.pop(key, None)
+        if old is None:
+            return
+        for watched in old.objects:
+            readers = self._readers.get(watched, set())
+            readers.discard(key)
+            if not readers:
+                self._readers.pop(watched, None)
+        self._waiting_for_gpus.discard(key)
+
+    def releases(self, change: Change) -> set[Key]:
+        if change.kind == GPU:
+            return set(self._waiting_for_gpus)
+        if change.kind in OWNED_KINDS:
+            return set() if change.release is None else {(change.namespace, change.release)}
+        return set(self._readers.get((change.kind, change.namespace, change.name), set()))
+
+
+# --- when the next pass is due (pure) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a pass says about the next one."""
+
+    requeue_after: float | None = None  # plan() says something is due then
+    in_flight: bool = False  # a challenger is (or is about to be) on its way
+    retry_in: float | None = None  # the pass failed or is backing off: retry then
+    interests: Interests | None = None  # None: unknown this pass (keep the last ones)
+
+
+def next_wait(outcome: Outcome, busy_interval: float, resync: float, jitter: float) -> float:
+    """Seconds until the next pass if nothing changes; ``jitter`` in [0, 1)."""
+    if outcome.retry_in is not None:
+        return outcome.retry_in
+    wait = resync * (1.0 - RESYNC_JITTER * jitter)
+    if outcome.requeue_after is not None:
+        wait = min(wait, outcome.requeue_after)
+    elif outcome.in_flight:
+        wait = min(wait, busy_interval)
+    return max(wait, 0.0)
+
+
+# --- the loops ---------------------------------------------------------------------------
+
+
+class Scheduler:
+    """The triggers, the routing and the bound on concurrent passes (one event loop)."""
+
+    def __init__(self, worker_limit: int, busy_interval: float, resync: float) -> None:
+        self.routing = Routing()
+        self._slots = asyncio.Semaphore(worker_limit)
+        self._triggers: dict[Key, asyncio.Event] = {}
+        self._busy_interval = busy_interval
+        self._resync = resync
+        self.running = 0  # passes running now (a gauge for tests and telemetry)
+
+    def wake(self, key: Key) -> None:
+        trigger = self._triggers.get(key)
+        if trigger is not None:
+            trigger.set()
+
+    def changed(self, change: Change) -> None:
+        for key in self.routing.releases(change):
+            self.wake(key)
+
+    async def serve(
+        self,
+        key: Key,
+        run_pass: Callable[[], Awaitable[Outcome]],
+        stopped: Callable[[], Awaitable[object]],
+        is_stopped: Callable[[], bool],
+    ) -> None:
+        """Run passes of ``key`` until ``stopped``: at once, then on triggers and due times."""
+        trigger = self._triggers[key] = asyncio.Event()
+        try:
+            while not is_stopped():
+                async with self._slots:
+                    trigger.clear()  # what changes from here on is seen by the next pass
+                    self.running += 1
+                    try:
+                        outcome = await run_pass()
+                    finally:
+                        self.running -= 1
+                if outcome.interests is not None:
+                    self.routing.remember(key, outcome.interests)
+                wait = next_wait(outcome, self._busy_interval, self._resync, random.random())
+                logger.debug(
+                    f"{key[0]}/{key[1]}: {outcome}; next pass in {wait:.1f}s or on a change"
+                )
+                await _first_of(trigger.wait(), stopped(), seconds=wait)
+        finally:
+            # A release deleted and created again under its name has a new loop by now.
+            if self._triggers.get(key) is trigger:
+                del self._triggers[key]
+                self.routing.forget(key)
+
+
+async def _first_of(*waits: Awaitable[object], seconds: float) -> None:
+    """Until one of ``waits`` is done, or ``seconds`` have passed."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

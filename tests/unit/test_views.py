@@ -1,0 +1,328 @@
+"""The watch-fed views: applying events, incremental GPU accounting, sync state, the reader."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from modelrelease.api.constants import LABEL_RELEASE
+from modelrelease.core.gpu import node_gpus
+from modelrelease.kube.client import Collection
+from modelrelease.kube.errors import KubeError, WriteConflictError
+from modelrelease.kube.views import (
+    DEPLOYMENTS,
+    GPU,
+    NODES,
+    PODS,
+    GPUAccount,
+    Store,
+    ViewReader,
+    Views,
+    by_release,
+)
+
+Json = dict[str, Any]
+
+
+def obj(name: str, version: str = "1", namespace: str = "ns", release: str | None = "chat") -> Json:
+    labels = {LABEL_RELEASE: release} if release else {}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "resourceVersion": version,
+            "labels": labels,
+            "managedFields": [{"manager": "kubectl"}],
+        }
+    }
+
+
+def pod(
+    name: str,
+    node: str | None = "gpu-0",
+    gpus: int = 1,
+    phase: str = "Running",
+    version: str = "1",
+    release: str | None = None,
+) -> Json:
+    body = obj(name, version, release=release)
+    body["spec"] = {
+        "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": gpus}}}],
+        **({"nodeName": node} if node else {}),
+    }
+    body["status"] = {"phase": phase}
+    return body
+
+
+def node(name: str, gpus: int = 4, ready: bool = True, heartbeat: str = "t0") -> Json:
+    return {
+        "metadata": {"name": name, "resourceVersion": heartbeat, "labels": {"pool": "a100"}},
+        "spec": {},
+        "status": {
+            "allocatable": {"nvidia.com/gpu": str(gpus)},
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "lastHeartbeatTime": heartbeat,
+                }
+            ],
+        },
+    }
+
+
+def name_of(body: Json | None) -> str:
+    return str((body or {}).get("metadata", {}).get("name", ""))
+
+
+# --- stores -----------------------------------------------------------------------------------
+
+
+def test_store_groups_by_release_and_follows_label_changes() -> None:
+    store = Store(by_release)
+    assert store.apply("ADDED", obj("a")) == (None, store.get(("ns", "a")))
+    store.apply("ADDED", obj("b", release="other"))
+    assert [o["metadata"]["name"] for o in store.grouped(("ns", "chat"))] == ["a"]
+    store.apply("MODIFIED", obj("a", "2", release="other"))
+    assert store.grouped(("ns", "chat")) == []
+    assert len(store.grouped(("ns", "other"))) == 2
+
+
+def test_store_ignores_an_event_it_has_seen_and_drops_managed_fields() -> None:
+    store = Store()
+    store.apply("ADDED", obj("a"))
+    assert store.apply("MODIFIED", obj("a")) is None  # same resourceVersion: a replayed event
+    assert "managedFields" not in store.get(("ns", "a"))["metadata"]  # type: ignore[index]
+    assert store.apply("DELETED", obj("a", "2")) is not None
+    assert store.get(("ns", "a")) is None
+    assert store.apply("DELETED", obj("a", "3")) is None
+
+
+def test_a_remembered_write_is_not_replaced_by_an_older_event() -> None:
+    store = Store()
+    store.apply("ADDED", obj("a", "5"))
+    store.apply("MODIFIED", obj("a", "9"))  # what the operator's write returned
+    assert store.apply("MODIFIED", obj("a", "7")) is None  # an event from before the write
+    assert store.apply("MODIFIED", obj("a", "9")) is None  # the write's own event
+    assert store.get(("ns", "a"))["metadata"]["resourceVersion"] == "9"  # type: ignore[index]
+    assert store.apply("MODIFIED", obj("a", "10")) is not None
+
+
+def test_a_relist_reports_what_changed_and_what_is_gone() -> None:
+    store = Store(by_release)
+    store.replace([obj("a"), obj("b"), obj("c")])
+    changes = store.replace([obj("a"), obj("b", "2"), obj("d")])
+    names = {(name_of(before), name_of(after)) for before, after in changes}
+    assert names == {("", "d"), ("b", "b"), ("c", "")}
+    assert len(store.grouped(("ns", "chat"))) == 3
+
+
+# --- GPU accounting ---------------------------------------------------------------------------
+
+
+def test_gpus_are_held_from_binding_until_completion_or_deletion() -> None:
+    account = GPUAccount()
+    account.node("ADDED", node("gpu-0"))
+    assert not account.pod("ADDED", pod("p", node=None))  # pending: holds nothing yet
+    assert account.pod("MODIFIED", pod("p", version="2"))  # bound to gpu-0
+    assert account.nodes()[0].used == 1
+    assert account.pod("MODIFIED", pod("p", phase="Succeeded", version="3"))  # completed
+    assert account.used("gpu-0") == 0
+    account.pod("ADDED", pod("q", gpus=2))
+    assert account.pod("DELETED", pod("q", gpus=2))
+    assert account.used("gpu-0") == 0
+
+
+def test_a_pod_shutting_down_keeps_its_gpus_and_a_pod_on_another_node_moves_them() -> None:
+    account = GPUAccount()
+    account.pod("ADDED", pod("p", gpus=2))
+    terminating = pod("p", gpus=2, version="2")
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert not account.pod("MODIFIED", terminating)
+    assert account.used("gpu-0") == 2
+    account.pod("DELETED", terminating)
+    account.pod("ADDED", pod("p", node="gpu-1", gpus=2, version="3"))  # same name, new node
+    assert (account.used("gpu-0"), account.used("gpu-1")) == (0, 2)
+
+
+def test_a_node_heartbeat_is_no_change_but_readiness_is() -> None:
+    account = GPUAccount()
+    assert account.node("ADDED", node("gpu-0"))
+    assert not account.node("MODIFIED", node("gpu-0", heartbeat="t1"))
+    assert account.node("MODIFIED", node("gpu-0", ready=False, heartbeat="t2"))
+    assert account.node("MODIFIED", node("gpu-0", gpus=0, heartbeat="t3"))  # no GPUs left
+    assert account.nodes() == ()
+
+
+NODE_NAMES = ["gpu-0", "gpu-1", "gpu-2"]
+POD_EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["ADDED", "MODIFIED", "DELETED"]),
+        st.sampled_from(["p0", "p1", "p2", "p3"]),
+        st.sampled_from([*NODE_NAMES, None]),
+        st.integers(0, 3),
+        st.sampled_from(["Pending", "Running", "Succeeded", "Failed"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(POD_EVENTS, st.lists(st.sampled_from(NODE_NAMES), unique=True))
+def test_incremental_accounting_equals_a_full_recount(
+    events: list[tuple[str, str, str | None, int, str]], gone_nodes: list[str]
+) -> None:
+    account = GPUAccount()
+    nodes = {name: node(name) for name in NODE_NAMES}
+    account.replace_nodes(nodes.values())
+    pods: dict[str, Json] = {}
+    for version, (kind, name, where, gpus, phase) in enumerate(events):
+        body = pod(name, node=where, gpus=gpus, phase=phase, version=str(version))
+        account.pod(kind, body)
+        if kind == "DELETED":
+            pods.pop(name, None)
+        else:
+            pods[name] = body
+    for name in gone_nodes:
+        account.node("DELETED", nodes.pop(name))
+    assert account.nodes() == node_gpus(nodes.values(), pods.values())
+    # A relist with half the pods gone converges to the same recount.
+    kept = dict(list(pods.items())[::2])
+    account.replace_pods(kept.values())
+    assert account.nodes() == node_gpus(nodes.values(), kept.values())
+
+
+# --- the views as a whole ---------------------------------------------------------------------
+
+
+class FakeKube:
+    """Lists and watches from memory: each stream lists its items, in pages of one,
+    then replays its events and waits until the test ends."""
+
+    def __init__(self, items: dict[str, list[Json]], events: dict[str, list[Json]]) -> None:
+        self.items = items
+        self.events = events
+        self.failing: set[str] = set()
+        self.done = threading.Event()
+        self.reads: list[str] = []
+
+    def get_http_route_crd(self) -> Json | None:
+        return None
+
+    def get_virtual_service_crd(self) -> Json | None:
+        return None
+
+    def list_page(self, collection: Collection, continue_token: str | None = None) -> Json:
+        if collection.kind in self.failing:
+            raise KubeError(f"list {collection.kind}: HTTP 500")
+        items = self.items.get(collection.kind, [])
+        index = int(continue_token or 0)
+        more = index + 1 < len(items)
+        return {
+            "items": items[index : index + 1],
+            "metadata": {"resourceVersion": "10", "continue": str(index + 1) if more else ""},
+        }
+
+    def watch(self, collection: Collection, resource_version: str) -> Iterator[Json]:
+        yield from self.events.get(collection.kind, [])
+        self.done.wait()
+        return
+
+    def get_service(self, namespace: str, name: str) -> Json | None:
+        self.reads.append(f"Service {name}")
+        return None
+
+    def get_http_route(self, namespace: str, name: str) -> Json | None:
+        self.reads.append(f"HTTPRoute {name}")
+        return obj(name, "from-api")
+
+    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
+        raise WriteConflictError("changed meanwhile")
+
+
+@pytest.fixture
+def kube() -> Iterator[FakeKube]:
+    fake = FakeKube(
+        items={
+            DEPLOYMENTS.kind: [obj("chat-a"), obj("chat-b")],
+            PODS.kind: [pod("chat-a-1", release="chat"), pod("other-1", gpus=2)],
+            NODES.kind: [node("gpu-0")],
+        },
+        events={
+            PODS.kind: [{"type": "ADDED", "object": pod("chat-a-2", version="11", release="chat")}]
+        },
+    )
+    yield fake
+    fake.done.set()
+
+
+def started(kube: FakeKube) -> tuple[Views, list[Any]]:
+    views = Views(kube)  # type: ignore[arg-type]
+    seen: list[Any] = []
+    views.on_change = seen.append
+    views.start()
+    return views, seen
+
+
+def test_views_list_in_pages_then_follow_the_watch(kube: FakeKube) -> None:
+    views, seen = started(kube)
+    assert views.wait_synced(5)
+    reader = ViewReader(views, kube)  # type: ignore[arg-type]
+    assert sorted(d["metadata"]["name"] for d in reader.list_deployments("ns", "chat")) == [
+        "chat-a",
+        "chat-b",
+    ]
+    from tests.waiting import wait_for
+
+    wait_for(lambda: len(reader.list_pods("ns", "chat")) == 2, 5, "the watched pod in the view")
+    gpu = reader.gpu_nodes()
+    assert gpu is not None
+    assert gpu[0].used == 1 + 2 + 1
+    assert reader.list_pods("ns", "other") == []  # not a release's pod: only its GPUs are kept
+    kinds = {change.kind for change in seen}
+    assert {DEPLOYMENTS.kind, PODS.kind, GPU} <= kinds
+    assert all(change.release == "chat" for change in seen if change.kind == PODS.kind)
+    views.stop()
+
+
+def test_the_operators_own_writes_are_read_back_before_their_events(kube: FakeKube) -> None:
+    views, seen = started(kube)
+    assert views.wait_synced(5)
+    reader = ViewReader(views, kube)  # type: ignore[arg-type]
+    written = {**obj("chat-a", "42"), "kind": "Deployment", "spec": {"replicas": 0}}
+    views.remember(written)
+    views.remember({**obj("unlabelled", "43", release=None), "kind": "Deployment"})
+    deployments = {d["metadata"]["name"]: d for d in reader.list_deployments("ns", "chat")}
+    assert deployments["chat-a"]["spec"] == {"replicas": 0}
+    assert views.get(views.deployments, ("ns", "unlabelled")) is None  # no watch would update it
+    before = len(seen)
+    with views._lock:  # the write's own event, arriving later, changes nothing
+        assert views._apply(DEPLOYMENTS.kind, "MODIFIED", written) == []
+    assert len(seen) == before
+    views.stop()
+
+
+def test_passes_wait_while_a_view_has_not_been_listed(kube: FakeKube) -> None:
+    kube.failing.add(DEPLOYMENTS.kind)
+    views, _ = started(kube)
+    assert not views.wait_synced(0.5)
+    assert views.unsynced() == [DEPLOYMENTS.kind]
+    views.stop()
+
+
+def test_a_route_write_conflict_makes_the_next_read_go_to_the_api_once(kube: FakeKube) -> None:
+    views, _ = started(kube)
+    views.http_routes = Store()
+    views.http_routes.apply("ADDED", obj("chat", "5"))
+    reader = ViewReader(views, kube)  # type: ignore[arg-type]
+    assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "5"  # type: ignore[index]
+    with pytest.raises(WriteConflictError):
+        reader.replace_http_route("ns", "chat", obj("chat", "5"))
+    assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "from-api"  # type: ignore[index]
+    assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "5"  # type: ignore[index]
+    assert kube.reads == ["HTTPRoute chat"]
+    views.stop()
