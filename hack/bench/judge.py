@@ -344,7 +344,7 @@ def bench_false_rollbacks(rng: np.random.Generator, releases: int, mw_releases: 
     )
     print(
         "| requests/s | challenger share | looks | releases | OLD | NEW | "
-        "Mann-Whitney re-run each look |"
+        "Mann-Whitney re-run each look (every 10th after 120) |"
     )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for share, looks in ((0.5, 120), (0.5, 600), (0.1, 120), (0.1, 600)):
