@@ -582,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=4000, help="runs per row for (b)")
     parser.add_argument("--promotion-runs", type=int, default=500, help="runs for (c), (e)")
     parser.add_argument("--mw-releases", type=int, default=300, help="Mann-Whitney releases")
-    parser.add_argument("--restart-releases", type=int, default=200, help="runs for (d)")
+    parser.add_argument("--restart-releases", type=int, default=600, help="runs for (d)")
     parser.add_argument("--seed", type=int, default=20240501)
     parser.add_argument(
         "--section", choices=SECTIONS, action="append", help="only these sections (repeatable)"
