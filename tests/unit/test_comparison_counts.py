@@ -226,6 +226,32 @@ def test_alpha_is_split_across_the_metrics() -> None:
     assert results == [Verdict.FAIL, Verdict.INCONCLUSIVE]
 
 
+def test_promotion_needs_every_metric_but_each_at_the_whole_alpha() -> None:
+    """Intersection-union: evidence of non-inferiority between 1/alpha and k/alpha
+    promotes with two metrics as with one, since both must pass."""
+    passing = None
+    for bad in range(100, 20_000, 100):
+        test = SequentialRatioTest().update(bad, 1_000_000, bad, 1_000_000)
+        if 20 <= test.better_e_value(1.05) < 40:
+            passing = bad
+            break
+    assert passing is not None
+    for metrics in (1, 2):
+        comparison = _comparison(metrics)
+        baseline = MetricReading(champion=_arm(c1=(0, 0)), challenger=_arm(x1=(0, 0)))
+        records, _ = fold_comparison(
+            comparison, [], {metric.name: baseline for metric in comparison.metrics}, T0
+        )
+        reading = MetricReading(
+            champion=_arm(c1=(passing, 1_000_000)), challenger=_arm(x1=(passing, 1_000_000))
+        )
+        records, result = fold_comparison(
+            comparison, records, {metric.name: reading for metric in comparison.metrics}, T0
+        )
+        assert result.verdict is Verdict.PASS, result.message
+        assert "one-sided" in records[0].message
+
+
 # --- judge state from an older operator, or unreadable --------------------------------------------
 
 
