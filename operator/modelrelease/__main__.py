@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import kopf
+from kubernetes import client
 
 from modelrelease import handlers, telemetry
 from modelrelease.kube.client import KubeClient, new_api_client
+from modelrelease.kube.lease import KubeLeaseStore
+from modelrelease.leader import LeaderElector, new_identity
 from modelrelease.metrics.factory import ProviderCache
-from modelrelease.settings import kopf_settings, log_format, parse_args
+from modelrelease.settings import OperatorConfig, kopf_settings, log_format, parse_args
 
 logger = logging.getLogger("modelrelease")
 
@@ -32,15 +37,49 @@ def main(argv: Sequence[str] | None = None) -> None:
     # token (webhook URLs, Prometheus addresses): never, not even when verbose.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     registry = kopf.OperatorRegistry()
+    api_client = new_api_client()
+    leader = _leader_elector(config, api_client) if config.leader_elect else None
     runtime = handlers.Runtime(
-        kube=KubeClient(new_api_client()), providers=ProviderCache(), config=config
+        kube=KubeClient(api_client, write_guard=_write_guard(leader)),
+        providers=ProviderCache(),
+        config=config,
+        leader=leader,
     )
     handlers.register(registry, runtime)
     if config.metrics_port is not None:
         telemetry.serve(config.metrics_port)
     scope = "all namespaces" if config.all_namespaces else ", ".join(config.namespaces)
     logger.info(f"watching ModelReleases in {scope}")
-    kopf.run(
+    with contextlib.suppress(asyncio.CancelledError):  # as kopf.run does
+        asyncio.run(_operate(config, registry, leader))
+
+
+def _leader_elector(config: OperatorConfig, api_client: client.ApiClient) -> LeaderElector:
+    timing = config.lease_timing
+    # A Lease request that takes longer than half the renew deadline is given up,
+    # leaving time for another try before the leader must stand down.
+    store = KubeLeaseStore(
+        api_client, config.lease_namespace, config.lease_name, timeout=timing.renew_deadline / 2
+    )
+    return LeaderElector(store, new_identity(), timing)
+
+
+def _write_guard(leader: LeaderElector | None) -> Callable[[str], None]:
+    """Fencing (when elected) and the count of writes, before each write is sent."""
+
+    def guard(what: str) -> None:
+        if leader is not None:
+            leader.check_write(what)
+        telemetry.WRITES.inc()
+
+    return guard
+
+
+async def _operate(
+    config: OperatorConfig, registry: kopf.OperatorRegistry, leader: LeaderElector | None
+) -> None:
+    """kopf, and beside it the leader election; the Lease is released after kopf stopped."""
+    run_kopf = kopf.operator(
         registry=registry,
         settings=kopf_settings(config),
         standalone=True,
@@ -48,6 +87,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         namespaces=config.namespaces,
         liveness_endpoint=config.liveness_endpoint,
     )
+    if leader is None:
+        await run_kopf
+        return
+    election = asyncio.create_task(leader.run())
+    try:
+        await run_kopf
+    finally:
+        election.cancel()
+        await leader.release()
 
 
 if __name__ == "__main__":

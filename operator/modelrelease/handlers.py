@@ -59,6 +59,7 @@ from modelrelease.kube.client import KubeClient
 from modelrelease.kube.errors import KubeError, WriteConflictError
 from modelrelease.kube.observe import ClusterView, observe_cluster
 from modelrelease.kube.patches import merge_patch
+from modelrelease.leader import LeaderElector
 from modelrelease.metrics.comparison import read_comparison
 from modelrelease.metrics.factory import ProviderCache
 from modelrelease.metrics.measurement import measure_slos
@@ -85,6 +86,7 @@ class Runtime:
     config: OperatorConfig
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)  # webhook calls
     backoff: Backoff = field(default_factory=Backoff)
+    leader: LeaderElector | None = None  # None: no leader election, this replica always acts
 
 
 def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
@@ -139,6 +141,8 @@ async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
     before any write; the next pass reads a fresh one. API errors back off
     with jitter; any other exception becomes a Degraded condition.
     """
+    if runtime.leader is not None and not runtime.leader.may_act():
+        return  # a standby: its watches stay warm, the leader runs the passes
     owner = _owner(body)
     key = (owner.namespace, owner.name)
     if not runtime.backoff.ready(key, time.monotonic()):
@@ -419,6 +423,9 @@ def _query_context(
 
 async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
     """Give the route back before the owned Services disappear with the release."""
+    if runtime.leader is not None and not await runtime.leader.wait_leading():
+        # Failing (not returning) keeps kopf's finalizer until the leader has restored the route.
+        raise kopf.TemporaryError("this replica is a standby; the leader restores the route", 1)
     owner = _owner(body)
     telemetry.forget(owner.namespace, owner.name)
     try:
