@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import Callable, Sequence
 
@@ -56,10 +57,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _leader_elector(config: OperatorConfig, api_client: client.ApiClient) -> LeaderElector:
     timing = config.lease_timing
-    # A Lease request that takes longer than half the renew deadline is given up,
-    # leaving time for another try before the leader must stand down.
+    # A Lease request that takes longer than half the renew deadline is given up, not
+    # retried by the HTTP library: the elector tries again after a retry period, in time
+    # before the leader must stand down.
+    configuration = copy.deepcopy(api_client.configuration)
+    configuration.retries = False
     store = KubeLeaseStore(
-        api_client, config.lease_namespace, config.lease_name, timeout=timing.renew_deadline / 2
+        client.ApiClient(configuration),
+        config.lease_namespace,
+        config.lease_name,
+        timeout=timing.renew_deadline / 2,
     )
     return LeaderElector(store, new_identity(), timing)
 

@@ -303,11 +303,14 @@ class LeaderElector:
         elif not leading and self._leading.is_set():
             self._leading.clear()
             telemetry.LEADER.set(0)
-            log.warning(
-                f"stopped leading: the Lease {self._store.where} was not renewed within "
-                f"{self.timing.renew_deadline:g}s or was released; no pass runs and no write "
-                "is sent until this replica holds it again"
-            )
+            if self._stopped:
+                log.info("stopped leading: shutting down (no pass runs from here on)")
+            else:
+                log.warning(
+                    f"stopped leading: could not renew the Lease {self._store.where} within "
+                    f"{self.timing.renew_deadline:g}s; no pass runs and no write is sent until "
+                    "this replica holds it again"
+                )
         observed = self._standing.observed
         holder = observed.holder if observed is not None else None
         if observed is not None and holder and not leading and holder != self._last_holder:
