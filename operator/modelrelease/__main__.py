@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import kopf
 from kubernetes import client
@@ -51,8 +51,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         telemetry.serve(config.metrics_port)
     scope = "all namespaces" if config.all_namespaces else ", ".join(config.namespaces)
     logger.info(f"watching ModelReleases in {scope}")
-    with contextlib.suppress(asyncio.CancelledError):  # as kopf.run does
-        asyncio.run(_operate(config, registry, leader))
+    if leader is not None:
+        _elect_beside_kopf(registry, leader)
+    kopf.run(
+        registry=registry,
+        settings=kopf_settings(config),
+        standalone=True,
+        clusterwide=config.all_namespaces,
+        namespaces=config.namespaces,
+        liveness_endpoint=config.liveness_endpoint,
+    )
 
 
 def _leader_elector(config: OperatorConfig, api_client: client.ApiClient) -> LeaderElector:
@@ -82,26 +90,19 @@ def _write_guard(leader: LeaderElector | None) -> Callable[[str], None]:
     return guard
 
 
-async def _operate(
-    config: OperatorConfig, registry: kopf.OperatorRegistry, leader: LeaderElector | None
-) -> None:
-    """kopf, and beside it the leader election; the Lease is released after kopf stopped."""
-    run_kopf = kopf.operator(
-        registry=registry,
-        settings=kopf_settings(config),
-        standalone=True,
-        clusterwide=config.all_namespaces,
-        namespaces=config.namespaces,
-        liveness_endpoint=config.liveness_endpoint,
-    )
-    if leader is None:
-        await run_kopf
-        return
-    election = asyncio.create_task(leader.run())
-    try:
-        await run_kopf
-    finally:
-        election.cancel()
+def _elect_beside_kopf(registry: kopf.OperatorRegistry, leader: LeaderElector) -> None:
+    """Contend for the Lease while kopf runs; release it after kopf's handlers are done
+    (kopf runs cleanup activities once every other task of the operator has exited)."""
+    election: list[asyncio.Task[None]] = []
+
+    @kopf.on.startup(registry=registry)
+    async def start_leader_election(**_: Any) -> None:
+        election.append(asyncio.create_task(leader.run()))
+
+    @kopf.on.cleanup(registry=registry)
+    async def release_the_lease(**_: Any) -> None:
+        for task in election:
+            task.cancel()
         await leader.release()
 
 
