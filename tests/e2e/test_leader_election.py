@@ -93,7 +93,7 @@ def replicas(
         env = {**_env(kubeconfig), "POD_NAME": name}
         replica = Replica(name, Process(name, command, env, tmp_path / f"{name}.log"), port)
         replica.process.start()
-        wait_for(lambda: replica.metric("modelrelease_leader") in (0, 1), 30, f"{name} up")
+        wait_for(lambda: replica.metric("modelrelease_leader") in (0, 1), 90, f"{name} up")
         started.append(replica)
         return replica
 
