@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 import kopf
+from kubernetes import client
 
 from modelrelease import handlers, telemetry
 from modelrelease.kube.client import KubeClient, new_api_client
+from modelrelease.kube.lease import KubeLeaseStore
 from modelrelease.kube.ratelimit import TokenBucket, throttle
 from modelrelease.kube.views import STREAMS, Views
+from modelrelease.leader import LeaderElector, new_identity
 from modelrelease.metrics.factory import ProviderCache, new_provider
-from modelrelease.settings import kopf_settings, log_format, parse_args
+from modelrelease.settings import OperatorConfig, kopf_settings, log_format, parse_args
 
 logger = logging.getLogger("modelrelease")
 
@@ -37,18 +43,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Connections for the passes' requests and for the views' long-lived watches.
     api_client = new_api_client(connections=config.worker_limit + STREAMS)
     throttle(api_client, TokenBucket(config.kube_qps, config.kube_burst))
-    kube = KubeClient(api_client)
+    leader = None
+    if config.leader_elect:
+        # A new leader runs a pass of every release at once, not at its next due time.
+        leader = _leader_elector(config, api_client, lambda: runtime.scheduler.wake_all())
+    kube = KubeClient(api_client, write_guard=_write_guard(leader))
     runtime = handlers.Runtime(
         kube=kube,
         views=Views(kube),
         providers=ProviderCache(partial(new_provider, connections=config.worker_limit)),
         config=config,
+        leader=leader,
     )
     handlers.register(registry, runtime)
     if config.metrics_port is not None:
         telemetry.serve(config.metrics_port)
     scope = "all namespaces" if config.all_namespaces else ", ".join(config.namespaces)
     logger.info(f"watching ModelReleases in {scope}")
+    if leader is not None:
+        _elect_beside_kopf(registry, leader)
     kopf.run(
         registry=registry,
         settings=kopf_settings(config),
@@ -57,6 +70,51 @@ def main(argv: Sequence[str] | None = None) -> None:
         namespaces=config.namespaces,
         liveness_endpoint=config.liveness_endpoint,
     )
+
+
+def _leader_elector(
+    config: OperatorConfig, api_client: client.ApiClient, started_leading: Callable[[], None]
+) -> LeaderElector:
+    timing = config.lease_timing
+    # A Lease request that takes longer than half the renew deadline is given up, not
+    # retried by the HTTP library: the elector tries again after a retry period, in time
+    # before the leader must stand down.
+    configuration = copy.deepcopy(api_client.configuration)
+    configuration.retries = False
+    store = KubeLeaseStore(
+        client.ApiClient(configuration),
+        config.lease_namespace,
+        config.lease_name,
+        timeout=timing.renew_deadline / 2,
+    )
+    return LeaderElector(store, new_identity(), timing, on_started_leading=started_leading)
+
+
+def _write_guard(leader: LeaderElector | None) -> Callable[[str], None]:
+    """Fencing (when elected) and the count of writes, before each write is sent."""
+
+    def guard(what: str) -> None:
+        if leader is not None:
+            leader.check_write(what)
+        telemetry.WRITES.inc()
+
+    return guard
+
+
+def _elect_beside_kopf(registry: kopf.OperatorRegistry, leader: LeaderElector) -> None:
+    """Contend for the Lease while kopf runs; release it after kopf's handlers are done
+    (kopf runs cleanup activities once every other task of the operator has exited)."""
+    election: list[asyncio.Task[None]] = []
+
+    @kopf.on.startup(registry=registry)
+    async def start_leader_election(**_: Any) -> None:
+        election.append(asyncio.create_task(leader.run()))
+
+    @kopf.on.cleanup(registry=registry)
+    async def release_the_lease(**_: Any) -> None:
+        for task in election:
+            task.cancel()
+        await leader.release()
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ from modelrelease.kube.errors import KubeError, WriteConflictError
 from modelrelease.kube.observe import ClusterView, observe_cluster
 from modelrelease.kube.patches import merge_patch
 from modelrelease.kube.views import Change, ViewReader, Views
+from modelrelease.leader import LeaderElector
 from modelrelease.metrics.comparison import read_comparison
 from modelrelease.metrics.factory import ProviderCache
 from modelrelease.metrics.measurement import measure_slos
@@ -99,6 +100,7 @@ class Runtime:
     config: OperatorConfig
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)  # webhook calls
     backoff: Backoff = field(default_factory=Backoff)
+    leader: LeaderElector | None = None  # None: no leader election, this replica always acts
     scheduler: Scheduler = field(init=False)
     # The resourceVersion of each release's last write by this operator.
     written: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -221,6 +223,10 @@ async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> Outcom
     errors back off with jitter; any other exception becomes a Degraded
     condition.
     """
+    if runtime.leader is not None and not runtime.leader.may_act():
+        # A standby: its watches stay warm, the leader runs the passes; winning the
+        # Lease wakes every release (``Scheduler.wake_all``).
+        return Outcome()
     owner = _owner(body)
     key = (owner.namespace, owner.name)
     if runtime.behind(key, body):
@@ -533,6 +539,9 @@ def _query_context(
 
 async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
     """Give the route back before the owned Services disappear with the release."""
+    if runtime.leader is not None and not await runtime.leader.wait_leading():
+        # Failing (not returning) keeps kopf's finalizer until the leader has restored the route.
+        raise kopf.TemporaryError("this replica is a standby; the leader restores the route", 1)
     owner = _owner(body)
     telemetry.forget(owner.namespace, owner.name)
     runtime.written.pop((owner.namespace, owner.name), None)

@@ -156,6 +156,11 @@ class Scheduler:
         if trigger is not None:
             trigger.set()
 
+    def wake_all(self) -> None:
+        """Every release, e.g. when this replica starts leading."""
+        for trigger in self._triggers.values():
+            trigger.set()
+
     def changed(self, change: Change) -> None:
         for key in self.routing.releases(change):
             self.wake(key)

@@ -7,11 +7,13 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import kopf
 
 from modelrelease.api.constants import GROUP
+from modelrelease.api.durations import parse_duration
+from modelrelease.leader import DEFAULT_LEASE_NAME, Timing, default_namespace
 
 FINALIZER = f"{GROUP}/finalizer"
 FIELD_PREFIX = GROUP
@@ -33,6 +35,10 @@ class OperatorConfig:
     liveness_endpoint: str | None = DEFAULT_LIVENESS
     metrics_port: int | None = None
     worker_limit: int = 20
+    leader_elect: bool = False
+    lease_name: str = DEFAULT_LEASE_NAME
+    lease_namespace: str = "default"
+    lease_timing: Timing = field(default_factory=Timing)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
@@ -102,6 +108,7 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         default=20,
         help="reconcile passes running at the same time, at most (default 20)",
     )
+    _add_leader_election(parser)
     args = parser.parse_args(argv)
     if args.kubeconfig:
         # Both kopf's login and the Kubernetes client read it from the environment.
@@ -115,6 +122,9 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
     ):
         if value <= 0:
             parser.error(f"{flag} must be positive")
+    timing = Timing(args.lease_duration, args.renew_deadline, args.retry_period)
+    if args.leader_elect and (problem := timing.problem()):
+        parser.error(problem)
     return OperatorConfig(
         namespaces=tuple(args.namespace),
         all_namespaces=not args.namespace,
@@ -127,7 +137,63 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         liveness_endpoint=args.liveness or None,
         metrics_port=args.metrics_port,
         worker_limit=args.worker_limit,
+        leader_elect=args.leader_elect,
+        lease_name=args.leader_election_lease,
+        lease_namespace=args.leader_election_namespace or default_namespace(),
+        lease_timing=timing,
     )
+
+
+def _add_leader_election(parser: argparse.ArgumentParser) -> None:
+    election = parser.add_argument_group(
+        "leader election",
+        "Replicas share a coordination.k8s.io Lease; only its holder runs passes and writes.",
+    )
+    election.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        # On in a pod, where a second replica or a leftover one may run beside this one;
+        # off on a workstation or in tests, where one process runs on its own and a
+        # restart must not wait for its dead predecessor's Lease to expire.
+        default=bool(os.environ.get("KUBERNETES_SERVICE_HOST")),
+        help="hold the Lease before acting (default: on inside a pod, off elsewhere)",
+    )
+    election.add_argument(
+        "--leader-election-namespace",
+        metavar="NAME",
+        help="namespace of the Lease (default: the pod's namespace, $POD_NAMESPACE, or default)",
+    )
+    election.add_argument(
+        "--leader-election-lease",
+        default=DEFAULT_LEASE_NAME,
+        metavar="NAME",
+        help=f"name of the Lease (default {DEFAULT_LEASE_NAME})",
+    )
+    defaults = Timing()
+    for flag, default, meaning in (
+        (
+            "--lease-duration",
+            defaults.lease_duration,
+            "a standby waits this long after the last renewal it saw before it takes the Lease",
+        ),
+        (
+            "--renew-deadline",
+            defaults.renew_deadline,
+            "the leader stops acting when it could not renew for this long",
+        ),
+        (
+            "--retry-period",
+            defaults.retry_period,
+            "between renewals, and between looks of a standby",
+        ),
+    ):
+        election.add_argument(
+            flag,
+            type=parse_duration,
+            default=default,
+            metavar="DURATION",
+            help=f"{meaning} (default {default:g}s)",
+        )
 
 
 def kopf_settings(config: OperatorConfig) -> kopf.OperatorSettings:
@@ -151,7 +217,10 @@ def kopf_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
-    # One active operator; no peering objects needed (see the chart's replicaCount).
+    # kopf's peering only lets the highest-priority peer run, by notes that peers
+    # rewrite: no lease, no expiry decided by one clock, no fencing of a paused peer.
+    # The Lease (``leader``) decides who acts; every replica still watches, so a
+    # standby's view is warm when it takes over.
     settings.peering.standalone = True
     settings.peering.mandatory = False
     settings.peering.clusterwide = config.all_namespaces

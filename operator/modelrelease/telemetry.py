@@ -37,6 +37,15 @@ API_REQUESTS = Counter(
     "by HTTP method, WATCH for watches, and the answer's status class",
     ["method", "code"],
 )
+LEADER = Gauge(
+    "modelrelease_leader", "1 while this replica holds the leader Lease and may act, else 0"
+)
+WRITES = Counter(
+    "modelrelease_api_writes_total", "Writes this replica sent to the API server (fenced ones not)"
+)
+FENCED_WRITES = Counter(
+    "modelrelease_fenced_writes_total", "Writes refused because this replica was not the leader"
+)
 
 
 def serve(port: int) -> None:

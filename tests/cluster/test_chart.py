@@ -6,6 +6,7 @@ import json
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,7 +44,8 @@ def test_chart_crds_are_the_generated_ones() -> None:
 @pytest.mark.parametrize(
     ("override", "complaint"),
     [
-        ("replicaCount=3", "replicaCount"),
+        ("replicaCount=2,leaderElection.enabled=false", "replicaCount"),
+        ("leaderElection.leaseDuration=15", "leaseDuration"),
         ("logFormat=xml", "logFormat"),
         ("metrics.prot=9000", "prot"),
     ],
@@ -69,13 +71,15 @@ def test_chart_ships_every_built_in_slo_template() -> None:
     assert {"vllm-error-ratio", "vllm-ttft-quantile"} <= shipped
 
 
-def _secret_rules(*overrides: str) -> list[dict[str, object]]:
+def _render(*overrides: str) -> list[dict[str, Any]]:
     args = [arg for override in overrides for arg in ("--set", override)]
-    rendered = helm("template", "t", str(CHART), *args)
+    rendered = helm("template", "t", str(CHART), "-n", "ops", *args)
     assert rendered.returncode == 0, rendered.stderr
-    roles = [
-        d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] in ("ClusterRole", "Role")
-    ]
+    return [d for d in yaml.safe_load_all(rendered.stdout) if d]
+
+
+def _secret_rules(*overrides: str) -> list[dict[str, object]]:
+    roles = [d for d in _render(*overrides) if d["kind"] in ("ClusterRole", "Role")]
     assert roles
     return [
         rule
@@ -89,6 +93,62 @@ def test_rbac_grants_only_get_on_secrets() -> None:
     # The operator reads only opted-in Secrets by name: no list or watch of every Secret.
     assert [rule["verbs"] for rule in _secret_rules()] == [["get"]]
     assert _secret_rules("rbac.secrets=false") == []
+
+
+def _one(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (found,) = [d for d in documents if d["kind"] == kind]
+    return found
+
+
+def test_two_replicas_elect_a_leader_by_default() -> None:
+    documents = _render()
+    deployment = _one(documents, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    # A new pod stands by while the old leader finishes and releases the Lease.
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert {
+        "--leader-elect",
+        "--leader-election-namespace=ops",
+        "--leader-election-lease=t-modelrelease-operator",
+        "--lease-duration=15s",
+        "--renew-deadline=10s",
+        "--retry-period=2s",
+    } <= set(container["args"])
+    env = {item["name"]: item["valueFrom"]["fieldRef"]["fieldPath"] for item in container["env"]}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+    spread = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert spread[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert _one(documents, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def test_leases_are_granted_in_the_release_namespace_only() -> None:
+    documents = _render()
+    role = _one(documents, "Role")
+    assert role["metadata"]["namespace"] == "ops"
+    lease_rules = [r for r in role["rules"] if r["resources"] == ["leases"]]
+    assert {verb for rule in lease_rules for verb in rule["verbs"]} == {"create", "get", "update"}
+    assert all(
+        rule.get("resourceNames") == ["t-modelrelease-operator"]
+        for rule in lease_rules
+        if rule["verbs"] != ["create"]
+    )
+    cluster_role = _one(documents, "ClusterRole")
+    assert not [r for r in cluster_role["rules"] if "leases" in r["resources"]]
+    binding = _one(documents, "RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+
+
+def test_one_replica_without_leader_election_is_recreated_and_has_no_budget() -> None:
+    documents = _render("replicaCount=1", "leaderElection.enabled=false")
+    deployment = _one(documents, "Deployment")
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--no-leader-elect" in container["args"]
+    assert "affinity" not in deployment["spec"]["template"]["spec"]
+    kinds = {d["kind"] for d in documents}
+    assert not kinds & {"PodDisruptionBudget", "Role", "RoleBinding"}
 
 
 def test_chart_installs_and_uninstalls(

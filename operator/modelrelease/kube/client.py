@@ -123,7 +123,12 @@ def _release_selector(release: str) -> str:
 class KubeClient:
     """Typed-at-the-edge access to the objects the operator reads and writes."""
 
-    def __init__(self, api_client: client.ApiClient, faults: FaultInjection | None = None) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        faults: FaultInjection | None = None,
+        write_guard: Callable[[str], None] | None = None,
+    ) -> None:
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
@@ -131,6 +136,8 @@ class KubeClient:
         self._faults = faults if faults is not None else FaultInjection.from_env()
         # Told every object a write returns, so the views read the operator's own writes.
         self.written: Callable[[Json], None] = lambda obj: None
+        # Raises to refuse a write: leader election's fencing (``leader.LeaderElector``).
+        self._write_guard = write_guard
 
     # --- pass boundaries (fault injection for the chaos suite; no-ops otherwise) ---
 
@@ -140,7 +147,9 @@ class KubeClient:
 
     @contextmanager
     def _write(self, what: str) -> Iterator[None]:
-        """One write: translated errors, and the injected fault when one is configured."""
+        """One write: the guard, translated errors, and the injected fault when configured."""
+        if self._write_guard is not None:
+            self._write_guard(what)
         if self._faults is not None:
             self._faults.before_write(what)
         with _translated(what):

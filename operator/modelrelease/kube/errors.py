@@ -13,3 +13,7 @@ class WriteConflictError(KubeError):
 
 class ForbiddenError(KubeError):
     """The operator's service account may not do this (HTTP 403)."""
+
+
+class NotLeaderError(KubeError):
+    """This replica does not hold the leader Lease: the write was not sent (fencing)."""
