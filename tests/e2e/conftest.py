@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 from tests.waiting import wait_for
 
@@ -251,14 +251,7 @@ class Cluster:
 
     def weights(self, name: str = RELEASE) -> tuple[int, int]:
         """(stable, canary) weights of the operator's backends in the route."""
-        stable = canary = 0
-        for rule in self.route(name)["spec"]["rules"]:
-            for ref in rule.get("backendRefs") or []:
-                if ref["name"] == f"{RELEASE}-stable":
-                    stable = int(ref.get("weight", 1))
-                elif ref["name"] == f"{RELEASE}-canary":
-                    canary = int(ref.get("weight", 1))
-        return stable, canary
+        return _route_weights(self.route(name))
 
     def deployments(self) -> list[str]:
         apps = client.AppsV1Api(self.api_client)
@@ -287,6 +280,18 @@ class Cluster:
 
         what = f"a {reason} Event" + (f" saying {containing!r}" if containing else "")
         return wait_for(probe, timeout, what)
+
+
+def _route_weights(route: dict[str, Any]) -> tuple[int, int]:
+    """(stable, canary) weights of the operator's backends in ``route``."""
+    stable = canary = 0
+    for rule in route["spec"]["rules"]:
+        for ref in rule.get("backendRefs") or []:
+            if ref["name"] == f"{RELEASE}-stable":
+                stable = int(ref.get("weight", 1))
+            elif ref["name"] == f"{RELEASE}-canary":
+                canary = int(ref.get("weight", 1))
+    return stable, canary
 
 
 @pytest.fixture
@@ -428,44 +433,88 @@ class Sample:
 
 @dataclass
 class RouteRecorder:
-    """Samples route weights and release status in the background (4 per second)."""
+    """Records route weights and release status in the background, from watches: every
+    version of the route and of the release is seen, however briefly it lasted."""
 
     cluster: Cluster
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _weights: tuple[int, int] | None = None
+    _status: dict[str, Any] | None = None
 
     def start(self) -> RouteRecorder:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        targets = (
+            (ROUTE_GROUP, ROUTE_VERSION, ROUTE_PLURAL, RELEASE, self._route_changed),
+            (GROUP, VERSION, PLURAL, RELEASE, self._release_changed),
+        )
+        for group, version, plural, name, changed in targets:
+            thread = threading.Thread(
+                target=self._follow, args=(group, version, plural, name, changed), daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        wait_for(lambda: self.samples, 15, "the recorder's first sample")
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
-    def _run(self) -> None:
+    def _follow(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        name: str,
+        changed: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Watch one object until stopped (short watches, so stopping is prompt)."""
+        namespace = self.cluster.namespace
         while not self._stop.is_set():
             try:
-                stable, canary = self.cluster.weights()
-                status = self.cluster.status()
-            except Exception:
+                for event in watch.Watch().stream(
+                    self.cluster.custom.list_namespaced_custom_object,
+                    group,
+                    version,
+                    namespace,
+                    plural,
+                    field_selector=f"metadata.name={name}",
+                    timeout_seconds=1,
+                ):
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        changed(event["object"])
+                    if self._stop.is_set():
+                        return
+            except Exception:  # the API server restarts in some tests; watch again
                 self._stop.wait(0.25)
-                continue
-            stage = status.get("currentStage") or {}
-            running = stage.get("stepStartTime") is not None
-            self.samples.append(
-                Sample(
-                    time=time.time(),
-                    stable=stable,
-                    canary=canary,
-                    phase=status.get("phase"),
-                    step=stage.get("step") if running else None,
-                    step_weight=stage.get("weight") if running else None,
-                )
-            )
-            self._stop.wait(0.25)
+
+    def _route_changed(self, route: dict[str, Any]) -> None:
+        with self._lock:
+            self._weights = _route_weights(route)
+            self._sample()
+
+    def _release_changed(self, release: dict[str, Any]) -> None:
+        with self._lock:
+            self._status = release.get("status") or {}
+            self._sample()
+
+    def _sample(self) -> None:
+        if self._weights is None or self._status is None:
+            return
+        stage = self._status.get("currentStage") or {}
+        running = stage.get("stepStartTime") is not None
+        sample = Sample(
+            time=time.time(),
+            stable=self._weights[0],
+            canary=self._weights[1],
+            phase=self._status.get("phase"),
+            step=stage.get("step") if running else None,
+            step_weight=stage.get("weight") if running else None,
+        )
+        self.samples.append(sample)
 
     def canary_weights(self) -> list[int]:
         """Distinct consecutive canary weights seen, in order."""
