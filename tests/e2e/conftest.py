@@ -431,6 +431,40 @@ class Sample:
     step_weight: int | None
 
 
+def follow(
+    cluster: Cluster,
+    what: tuple[str, str, str, str],
+    changed: Callable[[dict[str, Any]], None],
+    stop: threading.Event,
+) -> threading.Thread:
+    """A thread calling ``changed`` with every version of one custom object (group,
+    version, plural, name) in the test's namespace, from a watch, until ``stop``."""
+    group, version, plural, name = what
+
+    def run() -> None:
+        while not stop.is_set():
+            try:  # short watches, so stopping is prompt
+                for event in watch.Watch().stream(
+                    cluster.custom.list_namespaced_custom_object,
+                    group,
+                    version,
+                    cluster.namespace,
+                    plural,
+                    field_selector=f"metadata.name={name}",
+                    timeout_seconds=1,
+                ):
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        changed(event["object"])
+                    if stop.is_set():
+                        return
+            except Exception:  # the API server restarts in some tests; watch again
+                stop.wait(0.25)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass
 class RouteRecorder:
     """Records route weights and release status in the background, from watches: every
@@ -450,11 +484,9 @@ class RouteRecorder:
             (GROUP, VERSION, PLURAL, RELEASE, self._release_changed),
         )
         for group, version, plural, name, changed in targets:
-            thread = threading.Thread(
-                target=self._follow, args=(group, version, plural, name, changed), daemon=True
+            self._threads.append(
+                follow(self.cluster, (group, version, plural, name), changed, self._stop)
             )
-            thread.start()
-            self._threads.append(thread)
         wait_for(lambda: self.samples, 15, "the recorder's first sample")
         return self
 
@@ -462,34 +494,6 @@ class RouteRecorder:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=5)
-
-    def _follow(
-        self,
-        group: str,
-        version: str,
-        plural: str,
-        name: str,
-        changed: Callable[[dict[str, Any]], None],
-    ) -> None:
-        """Watch one object until stopped (short watches, so stopping is prompt)."""
-        namespace = self.cluster.namespace
-        while not self._stop.is_set():
-            try:
-                for event in watch.Watch().stream(
-                    self.cluster.custom.list_namespaced_custom_object,
-                    group,
-                    version,
-                    namespace,
-                    plural,
-                    field_selector=f"metadata.name={name}",
-                    timeout_seconds=1,
-                ):
-                    if event["type"] in ("ADDED", "MODIFIED"):
-                        changed(event["object"])
-                    if self._stop.is_set():
-                        return
-            except Exception:  # the API server restarts in some tests; watch again
-                self._stop.wait(0.25)
 
     def _route_changed(self, route: dict[str, Any]) -> None:
         with self._lock:

@@ -14,10 +14,14 @@ import pytest
 from modelrelease.api.constants import ANNOTATION_ACTION, Action
 
 from tests.e2e.conftest import (
+    GROUP,
+    PLURAL,
     RELEASE,
+    VERSION,
     Cluster,
     Process,
     Simulator,
+    follow,
     model_release,
     wait_champion_version,
 )
@@ -110,21 +114,29 @@ class Sample:
 
 @dataclass
 class VirtualServiceRecorder:
-    """Samples the VirtualService and the release's stage in the background."""
+    """Records every version of the VirtualService and of the release's stage (watches)."""
 
     cluster: Cluster
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _traffic: Traffic | None = None
+    _stage: dict[str, Any] | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        watched = (
+            ((ISTIO_GROUP, ISTIO_VERSION, ISTIO_PLURAL, RELEASE), self._service_changed),
+            ((GROUP, VERSION, PLURAL, RELEASE), self._release_changed),
+        )
+        for what, changed in watched:
+            self._threads.append(follow(self.cluster, what, changed, self._stop))
+        wait_for(lambda: self.samples, 15, "the recorder's first sample")
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
     def read(self) -> dict[str, Any]:
         found: dict[str, Any] = self.cluster.custom.get_namespaced_custom_object(
@@ -132,25 +144,30 @@ class VirtualServiceRecorder:
         )
         return found
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                traffic = traffic_of(self.read())
-                stage = self.cluster.status().get("currentStage") or {}
-            except Exception:
-                self._stop.wait(0.25)
-                continue
-            running = stage.get("stepStartTime") is not None
-            self.samples.append(
-                Sample(
-                    time=time.time(),
-                    traffic=traffic,
-                    stage_type=stage.get("type") if running else None,
-                    weight=stage.get("weight") if running else None,
-                    mirror=stage.get("mirrorPercent") if running else None,
-                )
+    def _service_changed(self, service: dict[str, Any]) -> None:
+        with self._lock:
+            self._traffic = traffic_of(service)
+            self._sample()
+
+    def _release_changed(self, release: dict[str, Any]) -> None:
+        with self._lock:
+            self._stage = (release.get("status") or {}).get("currentStage") or {}
+            self._sample()
+
+    def _sample(self) -> None:
+        if self._traffic is None or self._stage is None:
+            return
+        stage = self._stage
+        running = stage.get("stepStartTime") is not None
+        self.samples.append(
+            Sample(
+                time=time.time(),
+                traffic=self._traffic,
+                stage_type=stage.get("type") if running else None,
+                weight=stage.get("weight") if running else None,
+                mirror=stage.get("mirrorPercent") if running else None,
             )
-            self._stop.wait(0.25)
+        )
 
     def distinct(self) -> list[Traffic]:
         seen: list[Traffic] = []
