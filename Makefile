@@ -62,6 +62,11 @@ test: lint verify-crds unit test-cluster ## everything the project checks (what 
 chaos: tools ## the chaos suite: releases under faults, invariants checked (~20 min; CHAOS_ARGS=--quick)
 	hack/with-cluster.sh $(PY) hack/bench/chaos.py $(CHAOS_ARGS)
 
+.PHONY: bench-peers
+bench-peers: tools ## ModelRelease and Flagger on the same faults (~40 min; PEERS_ARGS=--quick)
+	hack/tools.sh flagger
+	hack/with-cluster.sh $(PY) hack/bench/peers.py $(PEERS_ARGS)
+
 # --- demo -----------------------------------------------------------------
 .PHONY: demo demo-down
 demo: cluster-up ## bring everything up and show a promotion and a rollback

