@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import threading
@@ -84,7 +85,8 @@ FAULT_AFTER_SECONDS = 20.0
 MAX_ERROR_RATIO = 0.02
 MAX_TTFT_P95 = 0.6
 FLAGGER_VERSION = "v1.44.0"
-FLAGGER_FIRST_PORT = 48081  # helper 8's range; one port per Flagger process
+# Flagger's HTTP port (metrics, health), one per Flagger process from this one up.
+FLAGGER_FIRST_PORT = int(os.environ.get("FLAGGER_PORT", "18081"))
 POLL_SECONDS = 0.5
 
 HEALTHY: Manifest = {"errorRatio": 0.0, "ttft": {"p50": 0.1, "p95": 0.3}}
@@ -631,6 +633,21 @@ class Lane:
             self.tool.teardown(scenario)
 
 
+def plan(
+    settings: Sequence[str], faults: Sequence[str], runs: int, default_runs: int
+) -> list[tuple[str, str, int]]:
+    """(setting, fault, runs) per lane. A healthy release at the defaults takes 25
+    one-minute steps with either tool, so it runs once whatever `default_runs` says."""
+    lanes = []
+    for setting in settings:
+        for fault in faults:
+            count = runs if setting != "defaults" else default_runs
+            if setting == "defaults" and not FAULTS[fault].faulty:
+                count = min(count, 1)
+            lanes.append((setting, fault, count))
+    return lanes
+
+
 def flagger_binary() -> Path:
     path = CACHE / "bin" / f"flagger-{FLAGGER_VERSION}"
     if not path.exists():
@@ -640,7 +657,12 @@ def flagger_binary() -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2, help="runs per scenario (default 2)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per fault at matched settings (default 3)"
+    )
+    parser.add_argument(
+        "--default-runs", type=int, default=2, help="runs per fault at the defaults (default 2)"
+    )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated")
     parser.add_argument("--settings", default="matched,defaults", help="comma-separated")
     parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated")
@@ -650,6 +672,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.runs, args.settings, args.faults = 1, "matched", "errors-20,healthy"
+        args.default_runs = 1
     tools: dict[str, Tool] = {"modelrelease": ModelReleaseTool()}
     if "flagger" in args.tools.split(","):
         tools["flagger"] = FlaggerTool(flagger_binary())
@@ -657,22 +680,27 @@ def main() -> None:
                 str(CACHE / "crds" / "flagger.yaml"))  # fmt: skip
     versions = kubectl("version", "-o", "json", check=False)
     server = json.loads(versions).get("serverVersion", {}).get("gitVersion") if versions else "?"
-    print(f"Kubernetes {server}, Flagger {FLAGGER_VERSION}, {args.runs} run(s) per scenario")
+    print(f"Kubernetes {server}, Flagger {FLAGGER_VERSION}")
     results: list[Run] = []
     for tool_name in args.tools.split(","):
+        # Every setting and fault of one tool at once, each in its own namespace.
+        lanes = [
+            Lane(tools[tool_name], SETTINGS[s], FAULTS[f], runs, index)
+            for index, (s, f, runs) in enumerate(
+                plan(args.settings.split(","), args.faults.split(","), args.runs, args.default_runs)
+            )
+        ]
         for setting_name in args.settings.split(","):
-            setting = SETTINGS[setting_name]
-            lanes = [
-                Lane(tools[tool_name], setting, FAULTS[f], args.runs, index)
-                for index, f in enumerate(args.faults.split(","))
-            ]
-            print(f"{tool_name}, {setting_name}: {setting.describe(tool_name)}", flush=True)
-            threads = [threading.Thread(target=lane, name=str(i)) for i, lane in enumerate(lanes)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            results.extend(run for lane in lanes for run in lane.results)
+            print(
+                f"{tool_name}, {setting_name}: {SETTINGS[setting_name].describe(tool_name)}",
+                flush=True,
+            )
+        threads = [threading.Thread(target=lane, name=str(i)) for i, lane in enumerate(lanes)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        results.extend(run for lane in lanes for run in lane.results)
     rows = aggregate(results)
     print()
     print(markdown(rows, SETTINGS))

@@ -13,6 +13,7 @@ from hack.bench.peers import (
     flagger_phase,
     markdown,
     modelrelease_phase,
+    plan,
     revision_label,
     target_verdicts,
 )
@@ -140,3 +141,13 @@ def test_settings_and_labels() -> None:
     assert SETTINGS["defaults"].weights[-1] == 50
     assert SETTINGS["matched"].weights == [10, 20, 30, 40, 50]
     assert revision_label("2.10.0") == "v2-10-0"
+
+
+def test_plan_runs_a_healthy_release_at_the_defaults_once() -> None:
+    lanes = plan(["matched", "defaults"], ["errors-20", "healthy"], runs=3, default_runs=2)
+    assert lanes == [
+        ("matched", "errors-20", 3),
+        ("matched", "healthy", 3),
+        ("defaults", "errors-20", 2),
+        ("defaults", "healthy", 1),
+    ]
