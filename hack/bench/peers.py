@@ -59,6 +59,8 @@ from typing import Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from modelrelease.api.models import MAX_CANARY_STEPS
+
 from hack.bench.time_to_rollback import percentile
 from hack.scenario import (
     CACHE,
@@ -348,6 +350,11 @@ class ModelReleaseTool:
         self, scenario: Scenario, setting: Setting, version: str, fault: Fault
     ) -> Manifest:
         steps = [{"weight": w, "duration": f"{setting.step_seconds}s"} for w in setting.weights]
+        # A stage holds at most MAX_CANARY_STEPS steps: the defaults' 25 take two stages.
+        stages = [
+            {"canary": {"steps": steps[i : i + MAX_CANARY_STEPS]}}
+            for i in range(0, len(steps), MAX_CANARY_STEPS)
+        ]
         limit = setting.modelrelease_failure_limit
         slos = [
             error_ratio_slo(MAX_ERROR_RATIO, limit, min_requests=0),
@@ -358,7 +365,7 @@ class ModelReleaseTool:
             NAME,
             version,
             fault.behaviour,
-            [{"canary": {"steps": steps}}],
+            stages,
             slos,
             interval=f"{setting.modelrelease_interval}s",
         )
