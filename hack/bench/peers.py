@@ -360,7 +360,7 @@ class ModelReleaseTool:
             error_ratio_slo(MAX_ERROR_RATIO, limit, min_requests=0),
             ttft_slo(MAX_TTFT_P95, limit),
         ]
-        return release(
+        manifest = release(
             scenario.namespace,
             NAME,
             version,
@@ -369,6 +369,11 @@ class ModelReleaseTool:
             slos,
             interval=f"{setting.modelrelease_interval}s",
         )
+        # No GPU limits for either tool: eight scenarios at once would need more than the
+        # local cluster's eight GPUs, and GPU capacity is not what is compared here.
+        for container in manifest["spec"]["template"]["spec"]["containers"]:
+            container.pop("resources", None)
+        return manifest
 
     def setup(self, scenario: Scenario, setting: Setting, index: int) -> None:
         scenario.up()
@@ -425,7 +430,6 @@ class FlaggerTool:
                                 "image": "vllm/vllm-openai:v0.11.0",
                                 "args": ["--model", f"/models/chat-8b/{version}"],
                                 "ports": [{"containerPort": 8000}],
-                                "resources": {"limits": {"nvidia.com/gpu": "1"}},
                             }
                         ]
                     },
