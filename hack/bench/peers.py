@@ -46,6 +46,7 @@ namespace with its own simulator and controller process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -90,6 +91,7 @@ FLAGGER_VERSION = "v1.44.0"
 # Flagger's HTTP port (metrics, health), one per Flagger process from this one up.
 FLAGGER_FIRST_PORT = int(os.environ.get("FLAGGER_PORT", "18081"))
 POLL_SECONDS = 0.5
+RECORD_LOCK = threading.Lock()
 
 HEALTHY: Manifest = {"errorRatio": 0.0, "ttft": {"p50": 0.1, "p95": 0.3}}
 SLOW_TTFT = {"p50": 0.4, "p95": 1.2}
@@ -289,6 +291,11 @@ def target_verdicts(rows: Sequence[Row]) -> list[str]:
             )
         lines.append(f"- {where}: " + ("MISSED: " + "; ".join(problems) if problems else "met"))
     return lines
+
+
+def read_runs(lines: Iterable[str]) -> list[Run]:
+    """Runs recorded with --record, one JSON object a line (blank lines skipped)."""
+    return [Run(**json.loads(line)) for line in lines if line.strip()]
 
 
 def fault_start(pods: Iterable[Manifest], revision: str) -> float | None:
@@ -624,7 +631,14 @@ class Lane:
     fault: Fault
     runs: int
     index: int
+    record: Path | None = None
     results: list[Run] = field(default_factory=list)
+
+    def keep(self, run: Run) -> None:
+        self.results.append(run)
+        if self.record is not None:
+            with RECORD_LOCK, self.record.open("a") as stream:
+                stream.write(json.dumps(dataclasses.asdict(run)) + "\n")
 
     def __call__(self) -> None:
         namespace = f"peers-{self.tool.name[:2]}-{self.setting.name[:3]}-{self.fault.name}"
@@ -634,10 +648,10 @@ class Lane:
             for number in range(1, self.runs + 1):
                 run = one_run(self.tool, scenario, self.setting, self.fault, number)
                 print(f"  {namespace} run {number}: {run}", flush=True)
-                self.results.append(run)
+                self.keep(run)
         except (Exception, SystemExit) as error:
             print(f"  {namespace}: stopped: {error}", flush=True)
-            self.results.append(
+            self.keep(
                 Run(self.tool.name, self.setting.name, self.fault.name, f"error: {error}", None)
             )
         finally:
@@ -680,7 +694,20 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 run, matched settings, errors-20"
     )
+    parser.add_argument(
+        "--record", type=Path, default=None, help="append every run to this file (JSON lines)"
+    )
+    parser.add_argument(
+        "--table",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="run nothing: print the table of the runs recorded in these files",
+    )
     args = parser.parse_args()
+    if args.table:
+        report([run for path in args.table for run in read_runs(path.read_text().splitlines())])
+        return
     if args.quick:
         args.runs, args.settings, args.faults = 1, "matched", "errors-20,healthy"
         args.default_runs = 1
@@ -696,7 +723,7 @@ def main() -> None:
     for tool_name in args.tools.split(","):
         # Every setting and fault of one tool at once, each in its own namespace.
         lanes = [
-            Lane(tools[tool_name], SETTINGS[s], FAULTS[f], runs, index)
+            Lane(tools[tool_name], SETTINGS[s], FAULTS[f], runs, index, args.record)
             for index, (s, f, runs) in enumerate(
                 plan(args.settings.split(","), args.faults.split(","), args.runs, args.default_runs)
             )
@@ -712,6 +739,10 @@ def main() -> None:
         for thread in threads:
             thread.join()
         results.extend(run for lane in lanes for run in lane.results)
+    report(results)
+
+
+def report(results: Sequence[Run]) -> None:
     rows = aggregate(results)
     print()
     print(markdown(rows, SETTINGS))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 from hack.bench.peers import (
@@ -14,6 +16,7 @@ from hack.bench.peers import (
     markdown,
     modelrelease_phase,
     plan,
+    read_runs,
     revision_label,
     target_verdicts,
 )
@@ -151,3 +154,9 @@ def test_plan_runs_a_healthy_release_at_the_defaults_once() -> None:
         ("defaults", "errors-20", 2),
         ("defaults", "healthy", 1),
     ]
+
+
+def test_recorded_runs_read_back() -> None:
+    run = Run("flagger", "defaults", "latency", "rolled back", 612.5, 480, 0)
+    lines = [json.dumps(dataclasses.asdict(run)), ""]
+    assert read_runs(lines) == [run]
