@@ -103,6 +103,9 @@ class Fault:
     behaviour: Manifest
     faulty: bool
     description: str
+    # What a user suffers: "failed" requests, or every request the bad version "served"
+    # (a slow first token is not an error, but each of them is a worse answer).
+    harm: str = "failed"
 
 
 FAULTS = {
@@ -129,6 +132,7 @@ FAULTS = {
             {**HEALTHY, "after": {"seconds": FAULT_AFTER_SECONDS, "ttft": SLOW_TTFT}},
             True,
             "TTFT p95 0.3 s -> 1.2 s",
+            harm="served",
         ),
         Fault("healthy", HEALTHY, False, "healthy"),
     )
@@ -260,9 +264,10 @@ def markdown(rows: Sequence[Row], settings: Mapping[str, Setting]) -> str:
 def target_verdicts(rows: Sequence[Row]) -> list[str]:
     """Issue 13's targets, one line each: met, missed, or not measured.
 
-    At the defaults, ModelRelease's failed user requests (median) are at most a tenth
-    of Flagger's on every fault; at matched settings they are no more than Flagger's
-    and there are no more false rollbacks.
+    At the defaults, ModelRelease's failed user requests (median; for the latency fault
+    the requests its slow version served) are at most a tenth of Flagger's on every
+    fault; at matched settings they are no more than Flagger's and there are no more
+    false rollbacks.
     """
     by_key = {(r.setting, r.fault, r.tool): r for r in rows}
     lines = []
@@ -275,16 +280,19 @@ def target_verdicts(rows: Sequence[Row]) -> list[str]:
             continue
         problems = []
         if FAULTS[fault].faulty:
-            if ours.failed_p50 is None or theirs.failed_p50 is None:
+            harm = FAULTS[fault].harm
+            mine, peer = (
+                (ours.failed_p50, theirs.failed_p50)
+                if harm == "failed"
+                else (ours.bad_p50, theirs.bad_p50)
+            )
+            if mine is None or peer is None:
                 lines.append(f"- {where}: no finished run for both tools")
                 continue
-            limit = theirs.failed_p50 / 10 if setting == "defaults" else theirs.failed_p50
-            if ours.failed_p50 > limit:
+            limit = peer / 10 if setting == "defaults" else peer
+            if mine > limit:
                 rule = "a tenth of" if setting == "defaults" else "no more than"
-                problems.append(
-                    f"failed requests {ours.failed_p50:.0f}, wanted {rule} Flagger's"
-                    f" {theirs.failed_p50:.0f}"
-                )
+                problems.append(f"{harm} requests {mine:.0f}, wanted {rule} Flagger's {peer:.0f}")
         if setting != "defaults" and ours.false_rollbacks > theirs.false_rollbacks:
             problems.append(
                 f"false rollbacks {ours.false_rollbacks}, Flagger {theirs.false_rollbacks}"

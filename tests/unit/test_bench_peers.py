@@ -160,3 +160,14 @@ def test_recorded_runs_read_back() -> None:
     run = Run("flagger", "defaults", "latency", "rolled back", 612.5, 480, 0)
     lines = [json.dumps(dataclasses.asdict(run)), ""]
     assert read_runs(lines) == [run]
+
+
+def test_the_latency_fault_is_judged_by_the_slow_requests_served() -> None:
+    runs = [
+        Run("modelrelease", "defaults", "latency", "rolled back", 15.0, 12, 0),
+        Run("flagger", "defaults", "latency", "rolled back", 600.0, 480, 0),
+    ]
+    assert target_verdicts(aggregate(runs)) == ["- defaults, TTFT p95 0.3 s -> 1.2 s: met"]
+    runs[0] = Run("modelrelease", "defaults", "latency", "rolled back", 15.0, 50, 0)
+    (line,) = target_verdicts(aggregate(runs))
+    assert line.endswith("MISSED: served requests 50, wanted a tenth of Flagger's 480")
