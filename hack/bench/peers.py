@@ -169,8 +169,8 @@ class Setting:
 
 
 SETTINGS = {
-    "defaults": Setting("defaults", 2, 50, 60, 10, 30, 0),
     "matched": Setting("matched", 10, 50, 10, 2, 10, 1),
+    "defaults": Setting("defaults", 2, 50, 60, 10, 30, 0),
 }
 TOOLS = ("modelrelease", "flagger")
 
@@ -205,12 +205,15 @@ class Row:
 
 
 def aggregate(runs: Iterable[Run]) -> list[Row]:
-    """One row per setting, fault and tool, in the order first seen."""
+    """One row per setting, fault and tool, in the order of SETTINGS, FAULTS and TOOLS."""
     groups: dict[tuple[str, str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.setting, run.fault, run.tool), []).append(run)
+    order = {name: i for names in (SETTINGS, FAULTS, TOOLS) for i, name in enumerate(names)}
     rows = []
-    for (setting, fault, tool), group in groups.items():
+    for (setting, fault, tool), group in sorted(
+        groups.items(), key=lambda item: tuple(order.get(name, 99) for name in item[0])
+    ):
         healthy = not FAULTS[fault].faulty
         wanted = "promoted" if healthy else "rolled back"
         timed = [r.seconds for r in group if r.outcome == wanted and not r.early and r.seconds]
