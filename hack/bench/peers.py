@@ -281,6 +281,9 @@ def target_verdicts(rows: Sequence[Row]) -> list[str]:
         if ours is None or theirs is None:
             lines.append(f"- {where}: not measured for both tools")
             continue
+        if not (ours.rolled_back + ours.promoted) or not (theirs.rolled_back + theirs.promoted):
+            lines.append(f"- {where}: no finished run for both tools")
+            continue
         problems = []
         if FAULTS[fault].faulty:
             harm = FAULTS[fault].harm

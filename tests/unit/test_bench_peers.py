@@ -171,3 +171,13 @@ def test_the_latency_fault_is_judged_by_the_slow_requests_served() -> None:
     runs[0] = Run("modelrelease", "defaults", "latency", "rolled back", 15.0, 50, 0)
     (line,) = target_verdicts(aggregate(runs))
     assert line.endswith("MISSED: served requests 50, wanted a tenth of Flagger's 480")
+
+
+def test_a_tool_without_a_finished_run_is_not_judged() -> None:
+    runs = [
+        Run("modelrelease", "defaults", "healthy", "timeout", None),
+        Run("flagger", "defaults", "healthy", "promoted", 1700.0),
+    ]
+    assert target_verdicts(aggregate(runs)) == [
+        "- defaults, healthy: no finished run for both tools"
+    ]
