@@ -63,7 +63,7 @@ chaos: tools ## the chaos suite: releases under faults, invariants checked (~20 
 	hack/with-cluster.sh $(PY) hack/bench/chaos.py $(CHAOS_ARGS)
 
 .PHONY: bench-peers
-bench-peers: tools ## ModelRelease and Flagger on the same faults (~40 min; PEERS_ARGS=--quick)
+bench-peers: tools ## ModelRelease and Flagger on the same faults (~65 min; PEERS_ARGS=--quick)
 	hack/tools.sh flagger
 	hack/with-cluster.sh $(PY) hack/bench/peers.py $(PEERS_ARGS)
 
