@@ -56,7 +56,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -84,6 +84,7 @@ from hack.scenario import (
 from hack.simulator.behaviour import BEHAVIOUR_ANNOTATION
 from hack.simulator.stats import read_stats, served
 from hack.simulator.topology import RELEASE_LABEL, REVISION_LABEL, pod_from_object
+from tests.waiting import wait_for
 
 NAME = "chat"
 CANARY_BACKEND = f"{NAME}-canary"  # both tools call the challenger's Service so
@@ -358,13 +359,8 @@ def get_json(*args: str) -> Manifest:
     return json.loads(out) if out else {}
 
 
-def wait(check: Callable[[], bool], timeout: float, what: str, where: Scenario) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1)
-    raise TimeoutError(f"{where.namespace}: {what} did not happen within {timeout:.0f} s")
+def canary_phase(namespace: str) -> str:
+    return str(get_json("canary", NAME, "-n", namespace).get("status", {}).get("phase", ""))
 
 
 class ModelReleaseTool:
@@ -537,14 +533,11 @@ class FlaggerTool:
             apply(template)
         apply(self.deployment(scenario, "1.0.0", FAULTS["healthy"]))
         apply(self.canary(namespace, setting))
-        wait(
-            lambda: (
-                get_json("canary", NAME, "-n", namespace).get("status", {}).get("phase")
-                == "Initialized"
-            ),
+        wait_for(
+            lambda: canary_phase(namespace) == "Initialized",
             240,
-            "Flagger initializing the canary",
-            scenario,
+            f"{namespace}: Flagger initializing the canary",
+            interval=1.0,
         )
         # The simulator's entry point: the HTTPRoute Flagger made (Flagger keeps it).
         kubectl(
@@ -558,14 +551,11 @@ class FlaggerTool:
 
     def release(self, scenario: Scenario, setting: Setting, version: str, fault: Fault) -> str:
         apply(self.deployment(scenario, version, fault))
-        wait(
-            lambda: (
-                get_json("canary", NAME, "-n", scenario.namespace).get("status", {}).get("phase")
-                == "Progressing"
-            ),
+        wait_for(
+            lambda: canary_phase(scenario.namespace) == "Progressing",
             max(180.0, 3.0 * setting.step_seconds),
-            "Flagger starting the canary",
-            scenario,
+            f"{scenario.namespace}: Flagger starting the canary",
+            interval=1.0,
         )
         return revision_label(version)
 
