@@ -72,6 +72,11 @@ bench-scale: tools ## operator cost and timeliness at 100/300/1,000 releases (lo
 	MODELRELEASE_AUDIT=1 MODELRELEASE_SCALE=1 CPU_NODES=20 \
 	  hack/with-cluster.sh $(PY) hack/bench/scale.py $(SCALE_ARGS)
 
+.PHONY: bench-peers
+bench-peers: tools ## ModelRelease and Flagger on the same faults (~65 min; PEERS_ARGS=--quick)
+	hack/tools.sh flagger
+	hack/with-cluster.sh $(PY) hack/bench/peers.py $(PEERS_ARGS)
+
 # --- demo -----------------------------------------------------------------
 .PHONY: demo demo-down
 demo: cluster-up ## bring everything up and show a promotion and a rollback

@@ -257,6 +257,11 @@ class Scenario:
         self.start_operator(reconcile_interval=reconcile_interval)
         # A release left by an earlier run is finalized by the fresh operator.
         kubectl("delete", "mrel", "--all", "-n", self.namespace, "--wait=true", "--timeout=60s")
+        self.start_simulator()
+        apply(http_route(self.namespace, self.name, self.rate))
+
+    def start_simulator(self) -> None:
+        """A simulator for this namespace, with a fresh stats file."""
         if self.stats_file.exists():
             self.stats_file.unlink()
         self.start(
@@ -265,7 +270,6 @@ class Scenario:
              "--kubeconfig", KUBECONFIG, "--targets-dir", str(STATE / "prometheus" / "targets"),
              "--stats-file", str(self.stats_file), "--seed", str(self.seed)],
         )  # fmt: skip
-        apply(http_route(self.namespace, self.name, self.rate))
 
     def fresh_namespace(self) -> None:
         """The namespace, Active: one still terminating from an earlier run is waited out."""

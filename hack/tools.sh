@@ -5,6 +5,9 @@
 #   hack/tools.sh            build/fetch everything, print the bin directory
 #   hack/tools.sh bindir     print the bin directory only
 #   hack/tools.sh lint       only what `make lint` needs (actionlint)
+#   hack/tools.sh flagger    Flagger and its CRDs, for hack/bench/peers.py (not part of `all`)
+#   hack/tools.sh argo-rollouts  the Argo Rollouts controller and its CRDs (not part of `all`;
+#                            not used by a benchmark yet)
 #
 # Environment:
 #   MODELRELEASE_CACHE       cache root (default ~/.cache/modelrelease)
@@ -24,6 +27,8 @@ ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 # Argo CD whose util/lua runs the ModelRelease health check's tests (its go.mod needs Go
 # 1.27: GOTOOLCHAIN=auto fetches that toolchain from the module proxy).
 ARGOCD_VERSION="${ARGOCD_VERSION:-v3.6.1}"
+FLAGGER_VERSION="${FLAGGER_VERSION:-v1.44.0}"
+ARGO_ROLLOUTS_VERSION="${ARGO_ROLLOUTS_VERSION:-v1.10.2}"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${MODELRELEASE_CACHE:-$HOME/.cache/modelrelease}"
@@ -285,6 +290,72 @@ fetch_crds() {
   ln -sf "keda-$KEDA_VERSION.yaml" "$out/keda.yaml"
 }
 
+build_flagger() {
+  # The peer the benchmark compares with: the binary is kept under its version
+  # (flagger-<version>, `flagger` links to it) and the CRDs come from the same
+  # module, so the two always match.
+  local versioned="flagger-$FLAGGER_VERSION" crds="$CACHE/crds/flagger-$FLAGGER_VERSION.yaml"
+  if ! { use_assets flagger || [ -x "$BIN/$versioned" ]; }; then
+    log "building Flagger $FLAGGER_VERSION from the Go module proxy (a few minutes on 2 cores)"
+    local work="$CACHE/src/$versioned"
+    mkdir -p "$work"
+    GOBIN="$work" nice -n 15 go install -trimpath -ldflags "-s -w" \
+      "github.com/fluxcd/flagger/cmd/flagger@$FLAGGER_VERSION"
+    install -m 0755 "$work/flagger" "$BIN/$versioned"
+  fi
+  [ -x "$BIN/$versioned" ] && ln -sf "$versioned" "$BIN/flagger"
+  if [ ! -s "$crds" ]; then
+    local dir
+    dir="$(go mod download -json "github.com/fluxcd/flagger@$FLAGGER_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+    mkdir -p "$CACHE/crds"
+    install -m 0644 "$dir/artifacts/flagger/crd.yaml" "$crds"
+  fi
+  ln -sf "flagger-$FLAGGER_VERSION.yaml" "$CACHE/crds/flagger.yaml"
+}
+
+build_argo_rollouts() {
+  # `go install ...@version` refuses a module whose go.mod has replace directives;
+  # like the Kubernetes build, a wrapper module requires it and copies its
+  # replace block (the k8s.io staging modules pinned to one version).
+  local versioned="rollouts-controller-$ARGO_ROLLOUTS_VERSION"
+  local crds="$CACHE/crds/argo-rollouts-$ARGO_ROLLOUTS_VERSION.yaml" dir
+  dir="$(go mod download -json "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  if ! { use_assets rollouts-controller || [ -x "$BIN/$versioned" ]; }; then
+    log "building the Argo Rollouts controller $ARGO_ROLLOUTS_VERSION (cold: ~45 min at low priority on 2 busy cores)"
+    local work="$CACHE/src/argo-rollouts-$ARGO_ROLLOUTS_VERSION"
+    mkdir -p "$work"
+    (
+      cd "$work"
+      {
+        printf 'module modelrelease.dev/tools/argo-rollouts\n\n'
+        grep -E '^go [0-9.]+$' "$dir/go.mod"
+        printf '\nrequire github.com/argoproj/argo-rollouts %s\n\n' "$ARGO_ROLLOUTS_VERSION"
+        sed -n '/^replace (/,/^)/p' "$dir/go.mod"
+      } >go.mod
+      cat >tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "github.com/argoproj/argo-rollouts/cmd/rollouts-controller"
+GO
+      go mod tidy -e >/dev/null 2>&1 || true
+      nice -n 15 go build -trimpath -ldflags "-s -w" -o "$BIN/$versioned" \
+        github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+    )
+  fi
+  [ -x "$BIN/$versioned" ] && ln -sf "$versioned" "$BIN/rollouts-controller"
+  if [ ! -s "$crds" ]; then
+    mkdir -p "$CACHE/crds"
+    for f in "$dir"/manifests/crds/*-crd.yaml; do
+      echo "---"
+      cat "$f"
+    done >"$crds.tmp"
+    mv "$crds.tmp" "$crds"
+  fi
+  ln -sf "argo-rollouts-$ARGO_ROLLOUTS_VERSION.yaml" "$CACHE/crds/argo-rollouts.yaml"
+}
+
 main() {
   mkdir -p "$BIN"
   if [ "${1:-}" = "bindir" ]; then echo "$BIN"; return 0; fi
@@ -309,7 +380,9 @@ main() {
     kubectl) fetch_kubectl_helm ;;
     prometheus) fetch_prometheus ;;
     crds) fetch_crds ;;
-    *) echo "usage: $0 [all|bindir|lint|kubernetes|etcd|kwok|kubectl|prometheus|crds|actionlint|argocd-health]" >&2; return 2 ;;
+    flagger) build_flagger ;;
+    argo-rollouts) build_argo_rollouts ;;
+    *) echo "usage: $0 [all|bindir|lint|kubernetes|etcd|kwok|kubectl|prometheus|crds|actionlint|argocd-health|flagger|argo-rollouts]" >&2; return 2 ;;
   esac
   echo "$BIN"
 }
