@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import kopf
+from kubernetes.config import kube_config
 
 from modelrelease.api.constants import GROUP
 from modelrelease.api.durations import parse_duration
@@ -111,8 +112,7 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
     _add_leader_election(parser)
     args = parser.parse_args(argv)
     if args.kubeconfig:
-        # Both kopf's login and the Kubernetes client read it from the environment.
-        os.environ["KUBECONFIG"] = args.kubeconfig
+        use_kubeconfig(args.kubeconfig)
     for flag, value in (
         ("--reconcile-interval", args.reconcile_interval),
         ("--resync-interval", args.resync_interval),
@@ -194,6 +194,16 @@ def _add_leader_election(parser: argparse.ArgumentParser) -> None:
             metavar="DURATION",
             help=f"{meaning} (default {default:g}s)",
         )
+
+
+def use_kubeconfig(path: str) -> None:
+    """Make ``path`` the kubeconfig of kopf's login and of the Kubernetes client.
+
+    The client reads $KUBECONFIG once, when it is imported (long before the flags are
+    parsed), into the default that both use; setting the variable alone is too late.
+    """
+    os.environ["KUBECONFIG"] = path
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
 
 
 def kopf_settings(config: OperatorConfig) -> kopf.OperatorSettings:
