@@ -38,7 +38,9 @@ pytestmark = pytest.mark.e2e
 FAULT_INJECTION = "MODELRELEASE_FAULT_INJECTION"
 READY_AFTER = "simulator.modelrelease.dev/ready-after"
 OUTAGE_CODES = (500, 503)
-MAX_PROMOTION_PASSES = 6
+# Event-driven passes report each pod of the challenger becoming Ready as it happens,
+# so a promotion has more status-writing passes than with a 1 s timer.
+MAX_PROMOTION_PASSES = 10
 
 
 @pytest.fixture
