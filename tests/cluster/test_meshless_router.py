@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from kubernetes import client
 from modelrelease.api.constants import LABEL_RELEASE, LABEL_REVISION
+from modelrelease.core.capacity import replicas_for_weight
 from modelrelease.core.manifests import Owner
 from modelrelease.kube.client import KubeClient
-from modelrelease.routers.meshless import MeshlessRouter, replicas_for_weight
+from modelrelease.routers.meshless import MeshlessRouter
 from modelrelease.routers.router import MirrorUnsupportedError, Routes
 
 from tests.waiting import wait_for
