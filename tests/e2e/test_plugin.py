@@ -190,3 +190,31 @@ def test_errors_are_one_line_with_exit_code_2(
     assert no_kubeconfig.returncode == 2
     assert "Traceback" not in no_kubeconfig.stderr
     assert len(no_kubeconfig.stderr.splitlines()) == 1
+
+
+def test_kubectl_completes_commands_and_release_names(
+    cluster: Cluster, kubeconfig: str, tmp_path: Path
+) -> None:
+    """kubectl 1.26+ completes `kubectl modelrelease ...` through kubectl_complete-modelrelease."""
+    cluster.apply(http_route(), model_release("1"))
+    env = _environment()
+    if not (BIN / "kubectl_complete-modelrelease").exists():
+        # An environment installed before the entry point existed: the same program.
+        shim = tmp_path / "kubectl_complete-modelrelease"
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m modelrelease.cli.completion "$@"\n')
+        shim.chmod(0o755)
+        env["PATH"] = f"{tmp_path}{os.pathsep}{env['PATH']}"
+
+    def complete(*words: str) -> list[str]:
+        result = subprocess.run(
+            [KUBECTL, "__complete", "modelrelease", *words],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout.splitlines()
+
+    assert complete("st") == ["status", ":4"]
+    names = complete("status", "-n", cluster.namespace, "--kubeconfig", kubeconfig, "")
+    assert names == [RELEASE, ":4"]
