@@ -7,7 +7,6 @@ can only come from the watch that saw the change, not from a timer.
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from tests.e2e.conftest import (
     _delete_releases,
     _env,
     _report,
+    free_port,
     http_route,
     model_release,
     wait_champion_version,
@@ -43,13 +43,6 @@ AT_REST_SECONDS = 60
 PROBE_SECONDS = 0.05
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def watching_operator(
     kubeconfig: str,
@@ -60,7 +53,7 @@ def watching_operator(
     modelrelease_crds: None,
 ) -> Iterator[tuple[Process, int]]:
     """The operator with a slow in-flight interval and its metrics served."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "modelrelease", "--namespace", namespace,
                "--liveness", "", "--reconcile-interval", SLOW_INTERVAL,
                "--metrics-port", str(port)]  # fmt: skip

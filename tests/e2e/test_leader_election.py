@@ -9,7 +9,6 @@ write guard before a request is sent) says what it wrote.
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import time
 import urllib.request
@@ -28,6 +27,7 @@ from tests.e2e.conftest import (
     RouteRecorder,
     _delete_releases,
     _env,
+    free_port,
     http_route,
     model_release,
     wait_champion_version,
@@ -67,13 +67,6 @@ class Replica:
         return self.metric("modelrelease_leader") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def replicas(
     kubeconfig: str, namespace: str, kubectl: Kubectl, tmp_path: Path, modelrelease_crds: None
@@ -82,7 +75,7 @@ def replicas(
     started: list[Replica] = []
 
     def start(name: str) -> Replica:
-        port = _free_port()
+        port = free_port()
         command = [
             sys.executable, "-m", "modelrelease", "--namespace", namespace, "--liveness", "",
             "--reconcile-interval", "1", "--metrics-port", str(port),
@@ -123,6 +116,18 @@ def _wait_holder(api_client: client.ApiClient, namespace: str, name: str, timeou
     )
 
 
+def _two_replicas_and_a_champion(
+    cluster: Cluster, replicas: Callable[[str], Replica], api_client: client.ApiClient
+) -> tuple[Replica, Replica]:
+    """replica-a leading, replica-b standing by, and version 1 the champion."""
+    first = replicas("replica-a")
+    _wait_holder(api_client, cluster.namespace, "replica-a", 30)
+    second = replicas("replica-b")
+    cluster.apply(http_route(rate=None), model_release("1", steps=STEPS))
+    wait_champion_version(cluster, "1", 90)
+    return first, second
+
+
 def _canary_weights_never_go_back(recorder: RouteRecorder) -> None:
     weights = recorder.canary_weights()
     promoted = weights.index(100)
@@ -136,11 +141,7 @@ def test_only_the_leader_writes_and_the_standby_takes_over_a_killed_leader(
     recorder: RouteRecorder,
     api_client: client.ApiClient,
 ) -> None:
-    first = replicas("replica-a")
-    _wait_holder(api_client, cluster.namespace, "replica-a", 30)
-    second = replicas("replica-b")
-    cluster.apply(http_route(rate=None), model_release("1", steps=STEPS))
-    wait_champion_version(cluster, "1", 90)
+    first, second = _two_replicas_and_a_champion(cluster, replicas, api_client)
     assert first.writes() > 0
     assert second.writes() == 0, "the standby wrote"
     assert (first.leads(), second.leads()) == (True, False)
@@ -169,11 +170,7 @@ def test_a_paused_leader_that_resumes_after_losing_the_lease_writes_nothing(
     recorder: RouteRecorder,
     api_client: client.ApiClient,
 ) -> None:
-    first = replicas("replica-a")
-    _wait_holder(api_client, cluster.namespace, "replica-a", 30)
-    second = replicas("replica-b")
-    cluster.apply(http_route(rate=None), model_release("1", steps=STEPS))
-    wait_champion_version(cluster, "1", 90)
+    first, second = _two_replicas_and_a_champion(cluster, replicas, api_client)
     recorder.start()
     cluster.apply(model_release("2", steps=STEPS))
     wait_weights(cluster, (80, 20), timeout=60)
