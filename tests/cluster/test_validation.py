@@ -147,6 +147,8 @@ def test_kubectl_get_shows_phase_stage_weight_and_versions(
             "champion": {"revision": "0123456789", "modelVersion": "2.0.0", "replicas": 1},
             "challenger": {"revision": "abcdef0123", "modelVersion": "2.1.0", "replicas": 1},
             "currentStage": {"index": 0, "type": "canary", "name": "ramp", "step": 1, "weight": 50},
+            "replicas": 2,
+            "readyReplicas": 1,
             "conditions": [
                 {
                     "type": "Progressing",
@@ -170,8 +172,10 @@ def test_kubectl_get_shows_phase_stage_weight_and_versions(
         json.dumps(status),
     )
     table = kubectl("get", "mrel", "chat", "-n", api_namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "PHASE", "STAGE", "WEIGHT", "CHAMPION", "CHALLENGER", "AGE"]
-    assert table[1].split()[:6] == ["chat", "Progressing", "ramp", "50", "2.0.0", "2.1.0"]
+    assert table[0].split() == [
+        "NAME", "PHASE", "STAGE", "WEIGHT", "CHAMPION", "CHALLENGER", "DESIRED", "READY", "AGE"
+    ]  # fmt: skip
+    assert table[1].split()[:8] == ["chat", "Progressing", "ramp", "50", "2.0.0", "2.1.0", "1", "1"]
     stored = yaml.safe_load(
         kubectl("get", "mrel", "chat", "-n", api_namespace, "-o", "yaml").stdout
     )
