@@ -47,6 +47,7 @@ from modelrelease.core.comparison import (
 from modelrelease.core.conditions import degraded_patch
 from modelrelease.core.decision import Decision
 from modelrelease.core.gate import gate_seed
+from modelrelease.core.guard import GuardQueries, GuardReading, guard_queries
 from modelrelease.core.manifests import Owner
 from modelrelease.core.needs import IDLE_PHASES, needs, quiet
 from modelrelease.core.observation import (
@@ -74,6 +75,7 @@ from modelrelease.kube.views import Change, ViewReader, Views
 from modelrelease.leader import LeaderElector
 from modelrelease.metrics.comparison import read_comparison
 from modelrelease.metrics.factory import ProviderCache
+from modelrelease.metrics.guard import read_guard
 from modelrelease.metrics.measurement import measure_slos
 from modelrelease.metrics.prometheus import PROMETHEUS
 from modelrelease.metrics.templating import (
@@ -350,6 +352,8 @@ async def _decide(
     readings = (
         await _compare(runtime, view, queries) if wanted.comparison and not problems else None
     )
+    guard = guard_queries(spec, status, slos, now) if wanted.guard and not problems else []
+    guard_readings = await _read_guard(runtime, view, guard) if guard else None
     gate_result = None
     if wanted.gate is not None and not problems:
         gate_result = await _call_gate(runtime, owner, spec, status, wanted.gate)
@@ -369,6 +373,8 @@ async def _decide(
         slos=tuple(slos),
         comparison=readings,
         gate_result=gate_result,
+        guard_queries=tuple(guard),
+        guard=guard_readings,
         gpu_nodes=view.gpu_nodes,
         pods=view.pods,
         selected=view.selected,
@@ -482,6 +488,15 @@ async def _compare(
         return None
     async with runtime.providers.use(PROMETHEUS, view.provider_config) as provider:
         return await read_comparison(provider, queries)
+
+
+async def _read_guard(
+    runtime: Runtime, view: ClusterView, queries: list[GuardQueries]
+) -> dict[str, GuardReading] | None:
+    if view.provider_config is None:
+        return None
+    async with runtime.providers.use(PROMETHEUS, view.provider_config) as provider:
+        return await read_guard(provider, queries)
 
 
 async def _call_gate(

@@ -95,7 +95,9 @@ def without_reads(observation: Observation) -> Observation:
 
 
 def nothing_to_read(wanted: Needs) -> bool:
-    return not wanted.metrics and wanted.gate is None
+    """Nothing but the sequential guard, which reads on every pass while it runs and
+    changes nothing unless it trips (an early pass with its read decides the same)."""
+    return not (wanted.slos or wanted.comparison) and wanted.gate is None
 
 
 def same(a: Decision, b: Decision) -> bool:

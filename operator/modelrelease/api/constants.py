@@ -227,6 +227,7 @@ class Reason(StrEnum):
     # analysis
     SLO_FAILED = "SLOFailed"
     SLO_INCONCLUSIVE = "SLOInconclusive"
+    SLO_GUARD_TRIPPED = "SLOGuardTripped"  # the sequential guard: a rate clearly above max
     INSUFFICIENT_TRAFFIC = "InsufficientTraffic"
     COMPARISON_WON = "ComparisonWon"
     COMPARISON_LOST = "ComparisonLost"

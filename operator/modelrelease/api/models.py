@@ -119,6 +119,7 @@ MSG_MIN_LE_MAX = "min must be less than or equal to max"
 MSG_MIN_REQUESTS_QUERY = (
     "minRequests needs requestsQuery (or a templateRef whose template has a requestsQuery)"
 )
+MSG_GUARD_COUNTS = "set both bad and total (the guard's counters) or neither"
 MSG_RATIO_FIELDS = "a ratio metric needs bad and total queries and no query or threshold"
 MSG_HISTOGRAM_FIELDS = "a histogram metric needs query and threshold and no bad or total"
 MSG_CA_OR_INSECURE = "set either caSecretRef or insecureSkipVerify, not both"
@@ -605,6 +606,7 @@ class SLO(_SpecModel):
                 MSG_MIN_REQUESTS_QUERY,
                 ".minRequests",
             ),
+            cel("has(self.bad) == has(self.total)", MSG_GUARD_COUNTS),
         )
     )
 
@@ -674,6 +676,23 @@ class SLO(_SpecModel):
             "`minRequests`. Overrides the template's."
         ),
     )
+    bad: Query | None = Field(
+        default=None,
+        description=(
+            "For the sequential guard (`analysis.guard`) of a ratio SLO: PromQL selecting the "
+            "raw *counters* of the challenger's bad events (errors, requests slower than a "
+            'bucket bound), no `rate()`, e.g. `http_requests_total{namespace="{{namespace}}",'
+            '{{revisionPods}},status=~"5.."}`. With `total`; overrides the template\'s. The '
+            "SLO's value must then be `bad` over `total`, and `max` a rate between 0 and 1."
+        ),
+    )
+    total: Query | None = Field(
+        default=None,
+        description=(
+            "For the sequential guard: PromQL selecting the raw counters of all the "
+            "challenger's events (requests), the denominator of the ratio. With `bad`."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -687,6 +706,8 @@ class SLO(_SpecModel):
             raise ValueError(f"{MSG_MIN_LE_MAX}; got min {self.min} and max {self.max}")
         if self.min_requests > 0 and self.requests_query is None and self.template_ref is None:
             raise ValueError(MSG_MIN_REQUESTS_QUERY)
+        if (self.bad is None) != (self.total is None):
+            raise ValueError(MSG_GUARD_COUNTS)
         return self
 
 
@@ -713,6 +734,36 @@ class OnErrorSpec(_SpecModel):
     )
 
 
+class GuardSpec(_SpecModel):
+    """The sequential SLO guard: between interval checks, every `period` it tests whether a
+    ratio SLO's rate is above `max` with an anytime-valid test on the counts, and rolls back
+    at once when it is, however long `interval` is. It applies to SLOs with a `max` between
+    0 and 1 whose counters are known (`bad` and `total` on the SLO or its template; the
+    built-in error-ratio templates have them), in shadow and canary stages. It never
+    passes a step: the interval checks still decide when a step may end. A failed or
+    empty read is skipped (the interval checks and `analysis.onError` deal with outages)."""
+
+    enabled: bool = Field(default=True, description="Run the guard where it applies.")
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description=(
+            "The guard's false-rollback rate over a whole release: the chance that it ever "
+            "rolls back a challenger whose rates all stay at or below their `max` is at most "
+            "`alpha` (split evenly over the guarded SLOs), however often it looks. A "
+            "challenger well below `max` is practically never rolled back by it."
+        ),
+    )
+    period: Duration = Field(
+        default="2s",
+        description=(
+            "How often the guard reads the counters; about the scrape interval. Each read "
+            "is two Prometheus queries per guarded SLO and writes nothing unless it trips."
+        ),
+    )
+
+
 class AnalysisSpec(_SpecModel):
     """How the challenger is judged: the Prometheus connection, the interval and the SLOs."""
 
@@ -732,6 +783,13 @@ class AnalysisSpec(_SpecModel):
         description=(
             "What failed metric reads lead to (SLO checks and comparisons alike); by default "
             "the release holds and rolls back after 5 minutes of failures."
+        ),
+    )
+    guard: GuardSpec = Field(
+        default_factory=GuardSpec,
+        description=(
+            "The sequential guard of ratio SLOs: rolls a clearly failing challenger back "
+            "within seconds, between interval checks. On by default, alpha 0.05."
         ),
     )
     slos: list[SLO] = Field(
@@ -1257,6 +1315,22 @@ class CurrentStage(_StatusModel):
     )
 
 
+class GuardStatus(_StatusModel):
+    """The sequential guard's saved evidence on one SLO, written with the interval checks
+    (and when it trips), never between: reads in between recompute the rest from
+    Prometheus' history."""
+
+    revision: str = Field(description="The challenger revision the evidence is about.")
+    log_e_value: float = Field(
+        description="Natural log of the e-value accumulated up to `through`."
+    )
+    through: Timestamp = Field(description="The moment (on a 1 s grid) the evidence covers.")
+    e_value: float = Field(
+        default=1.0, description="The e-value at the last write; the guard trips at 1/alpha."
+    )
+    message: str = Field(default="", description="What the guard saw, in words.")
+
+
 class CheckStatus(_StatusModel):
     """The latest result of one SLO check."""
 
@@ -1280,6 +1354,9 @@ class CheckStatus(_StatusModel):
             "When the query started failing (no successful read since); `analysis.onError` "
             "acts once it has failed for `onError.after`."
         ),
+    )
+    guard: GuardStatus | None = Field(
+        default=None, description="The sequential guard's evidence, for a guarded SLO."
     )
 
 
@@ -1573,6 +1650,10 @@ class TemplateArg(_SpecModel):
 class SLOTemplateSpec(_SpecModel):
     """A reusable SLO query with arguments."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(cel("has(self.bad) == has(self.total)", MSG_GUARD_COUNTS))
+    )
+
     description: str | None = Field(
         default=None, max_length=MESSAGE_MAX_LENGTH, description="What the query measures."
     )
@@ -1587,6 +1668,17 @@ class SLOTemplateSpec(_SpecModel):
         default=None,
         description="PromQL returning the request count over the interval, for `minRequests`.",
     )
+    bad: Query | None = Field(
+        default=None,
+        description=(
+            "For the sequential guard: PromQL selecting the raw counters of bad events (no "
+            "`rate()`), when `query` is the ratio of `bad` to `total`. With `total`."
+        ),
+    )
+    total: Query | None = Field(
+        default=None,
+        description="For the sequential guard: PromQL selecting the raw counters of all events.",
+    )
     args: list[TemplateArg] = Field(
         default_factory=list,
         max_length=MAX_TEMPLATE_ARGS,
@@ -1597,6 +1689,8 @@ class SLOTemplateSpec(_SpecModel):
     @model_validator(mode="after")
     def _unique_arg_names(self) -> Self:
         _require_unique((arg.name for arg in self.args), MSG_UNIQUE_ARG_NAMES)
+        if (self.bad is None) != (self.total is None):
+            raise ValueError(MSG_GUARD_COUNTS)
         return self
 
 

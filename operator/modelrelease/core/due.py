@@ -2,7 +2,8 @@
 
 A pass runs when the release or an object it watches changes. Between such
 changes only time makes something due, and each concern below says when:
-the next SLO check and comparison read, the webhook's next call, the end of
+the next SLO check and comparison read, the sequential guard's next read
+(every ``analysis.guard.period`` while it runs), the webhook's next call, the end of
 a step or of ``maxDuration``, ``analysis.onError.after``, the progress
 deadline and an unschedulable pod's grace. The earliest counts. Waiting for
 an approval, for pods to become Ready or for GPUs is not on the clock (a
@@ -25,6 +26,7 @@ from modelrelease.core.capacity_guard import pod_grace_ends
 from modelrelease.core.comparison import next_comparison_at
 from modelrelease.core.context import Pass
 from modelrelease.core.gate import gate_seed, next_call_at, webhook_stage
+from modelrelease.core.guard import next_guard_at
 from modelrelease.core.needs import quiet
 from modelrelease.core.slos import next_check_at
 from modelrelease.core.stages import stage_due
@@ -55,7 +57,8 @@ def _moments(p: Pass) -> list[datetime | None]:
         return moments
     if p.next_stage_at_once:
         moments.append(p.now)
-    return [*moments, _check(p), _comparison(p), _gate(p), stage_due(p)]
+    guard = next_guard_at(p.spec, p.status, p.now)
+    return [*moments, _check(p), _comparison(p), _gate(p), stage_due(p), guard]
 
 
 def _detection(p: Pass) -> list[datetime | None]:

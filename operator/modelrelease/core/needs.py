@@ -11,6 +11,7 @@ from modelrelease.api.constants import Action, Phase
 from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus, WebhookStage
 from modelrelease.core.comparison import comparison_due
 from modelrelease.core.gate import webhook_due
+from modelrelease.core.guard import guard_on
 from modelrelease.core.revision import revision_of
 from modelrelease.core.slos import checks_due
 
@@ -23,10 +24,11 @@ class Needs:
     comparison: bool = False  # read the comparison counters
     gate: WebhookStage | None = None  # call this webhook
     releasing: bool = False  # the release's pods and the GPU view
+    guard: bool = False  # read the sequential guard's counters
 
     @property
     def metrics(self) -> bool:
-        return self.slos or self.comparison
+        return self.slos or self.comparison or self.guard
 
 
 def needs(spec: ModelReleaseSpec, status: ModelReleaseStatus, now: datetime, seed: str) -> Needs:
@@ -39,6 +41,7 @@ def needs(spec: ModelReleaseSpec, status: ModelReleaseStatus, now: datetime, see
         comparison=comparison_due(spec, status, now),
         gate=webhook_due(spec, status, now, seed),
         releasing=releasing,
+        guard=guard_on(spec, status),
     )
 
 

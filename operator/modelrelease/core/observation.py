@@ -23,6 +23,7 @@ from modelrelease.core.routes import Routes
 from modelrelease.gates.webhook import CallResult
 
 if TYPE_CHECKING:
+    from modelrelease.core.guard import GuardQueries, GuardReading
     from modelrelease.core.slos import ResolvedSLO
 
 Json = dict[str, Any]
@@ -80,6 +81,9 @@ class Observation:
     # Comparison counters read this pass, by metric (None: no comparison was due).
     comparison: Mapping[str, MetricReading] | None = None
     gate_result: CallResult | None = None  # the webhook's answer, when it was called this pass
+    # The sequential guard's subqueries and what they read, by SLO (None: not read this pass).
+    guard_queries: tuple[GuardQueries, ...] = ()
+    guard: Mapping[str, GuardReading] | None = None
     # The revision each owned Service selects now (stable, canary); None: no such Service.
     selected: Mapping[str, str | None] = field(default_factory=dict)
 

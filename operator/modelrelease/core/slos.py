@@ -38,6 +38,8 @@ class ResolvedSLO:
     min_requests: int
     thresholds: Thresholds
     policy: CheckPolicy
+    bad: str | None = None  # the guard's counters (rendered), when the SLO or template has them
+    total: str | None = None
 
 
 def template_keys(analysis: AnalysisSpec | None) -> list[TemplateKey]:
@@ -81,10 +83,13 @@ def _resolve(
     context: QueryContext,
 ) -> ResolvedSLO:
     query, requests_query, args = slo.query, slo.requests_query, dict(slo.args)
+    bad, total = slo.bad, slo.total
     if slo.template_ref is not None:
         template = _template(slo, templates)
         query = template.spec_query
         requests_query = requests_query or template.requests_query
+        if bad is None:
+            bad, total = template.spec.bad, template.spec.total
         args = template.arguments(slo)
     assert query is not None  # the model guarantees query or templateRef
     return ResolvedSLO(
@@ -106,6 +111,8 @@ def _resolve(
             ),
             no_data=slo.no_data,
         ),
+        bad=_render(slo.name, "bad", bad, context, args) if bad and total else None,
+        total=_render(slo.name, "total", total, context, args) if bad and total else None,
     )
 
 

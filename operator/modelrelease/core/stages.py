@@ -42,6 +42,7 @@ from modelrelease.core.conditions import find
 from modelrelease.core.context import FULL, Pass
 from modelrelease.core.decision import EventType
 from modelrelease.core.gate import gate_seed, next_call_at
+from modelrelease.core.guard import judge_all, saved
 from modelrelease.core.redaction import redact_url
 from modelrelease.core.routes import Routes
 from modelrelease.core.slos import ResolvedSLO, effective_measurement, outage_policy
@@ -354,6 +355,10 @@ def _judge(p: Pass, current: CurrentStage, duration: str) -> bool:
         reason, message = failure
         rollback(p, reason, message)
         return False
+    tripped = _guard_round(p)
+    if tripped is not None:
+        rollback(p, Reason.SLO_GUARD_TRIPPED, tripped)
+        return False
     if _held_for_metrics(p, current):
         return False
     end = _step_end(current, duration)
@@ -444,12 +449,43 @@ def _check_round(p: Pass, current: CurrentStage) -> tuple[Standing, tuple[Reason
                 continue
             measurement = effective_measurement(slo, result)
             record = fold(_record(records.get(slo.name), slo), measurement, slo.thresholds, p.now)
-            records[slo.name] = _check_status(record, slo, result.requests, p)
+            records[slo.name] = _check_status(
+                record, slo, result.requests, p, records.get(slo.name)
+            )
     p.status.checks = [records[slo.name] for slo in slos if slo.name in records]
     standings = {slo.name: _standing(records.get(slo.name), slo, current) for slo in slos}
     if results is not None and _waiting_on_data(records, standings):
         current.held_seconds += p.interval_seconds
     return overall(standings.values()), _failure(records, standings)
+
+
+def _guard_round(p: Pass) -> str | None:
+    """Fold the guard's read (if any); save its evidence with the interval checks (never
+    on its own: a read between them writes nothing) or when it trips. The message of a
+    tripped guard, else None."""
+    readings = p.observation.guard
+    if readings is None or p.spec.analysis is None or p.challenger is None:
+        return None
+    queries = p.observation.guard_queries
+    outcomes = {
+        outcome.name: outcome
+        for outcome in judge_all(p.spec, p.observation.slos, queries, readings, p.now)
+    }
+    tripped = next((outcome for outcome in outcomes.values() if outcome.tripped), None)
+    if p.observation.slo_results is None and tripped is None:
+        return None
+    checks = {check.name: check for check in p.status.checks}
+    for query in queries:
+        check = checks.get(query.name)
+        if check is None:
+            continue
+        reading = readings.get(query.name)
+        guard = saved(
+            outcomes.get(query.name), query, p.challenger, reading.error if reading else None
+        )
+        checks[query.name] = check.model_copy(update={"guard": guard})
+    p.status.checks = [checks[check.name] for check in p.status.checks]
+    return tripped.message() if tripped is not None else None
 
 
 def _standing(check: CheckStatus | None, slo: ResolvedSLO, current: CurrentStage) -> Standing:
@@ -507,7 +543,11 @@ def _record(check: CheckStatus | None, slo: ResolvedSLO) -> CheckRecord:
 
 
 def _check_status(
-    record: CheckRecord, slo: ResolvedSLO, requests: float | None, p: Pass
+    record: CheckRecord,
+    slo: ResolvedSLO,
+    requests: float | None,
+    p: Pass,
+    previous: CheckStatus | None,
 ) -> CheckStatus:
     return CheckStatus(
         name=record.name,
@@ -521,6 +561,7 @@ def _check_status(
         message=record.message,
         time=p.now,
         error_since=record.error_since,
+        guard=previous.guard if previous is not None else None,
     )
 
 

@@ -75,6 +75,15 @@ class PrometheusProvider:
         except (AttributeError, KeyError, TypeError) as error:
             raise _unparsable(query, error) from error
 
+    async def run_matrix_query(
+        self, query: str
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        body = await self._post_query(query)
+        try:
+            return _matrix(body, query)
+        except (AttributeError, KeyError, TypeError) as error:
+            raise _unparsable(query, error) from error
+
     async def is_online(self) -> bool:
         try:
             return await self.run_query(ONLINE_PROBE_QUERY) == 1.0
@@ -142,6 +151,27 @@ def _vector(body: dict[str, Any], query: str) -> list[tuple[dict[str, str], floa
             series.append((labels, _sample_value(sample.get("value"), query)))
         except NoValuesFoundError:
             continue  # a NaN series says nothing
+    return series
+
+
+def _matrix(
+    body: dict[str, Any], query: str
+) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+    data = body.get("data") or {}
+    if data.get("resultType") != "matrix":
+        raise ProviderError(
+            f"expected a range vector from {query!r} (a subquery), got {data.get('resultType')!r}"
+        )
+    series = []
+    for sample in data.get("result") or []:
+        labels = {str(k): str(v) for k, v in (sample.get("metric") or {}).items()}
+        points = []
+        for point in sample.get("values") or []:
+            try:
+                points.append((float(point[0]), _sample_value(point, query)))
+            except NoValuesFoundError:
+                continue  # a NaN point says nothing
+        series.append((labels, points))
     return series
 
 

@@ -81,6 +81,13 @@ class MetricsProvider(Protocol):
         """Return every series of an instant vector as ``(labels, value)``; may be empty."""
         ...
 
+    async def run_matrix_query(
+        self, query: str
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """Return every series of a range vector (a subquery) as ``(labels, [(unix time,
+        value), ...])``; may be empty."""
+        ...
+
     async def is_online(self) -> bool:
         """Return whether the backend answers a trivial query correctly."""
         ...
