@@ -116,10 +116,14 @@ class GuardOutcome:
 
 
 def guard_on(spec: ModelReleaseSpec, status: ModelReleaseStatus) -> bool:
-    """Whether the guard may run now: enabled, some SLO, a challenger in a shadow or
-    canary stage whose clock runs. (Which SLOs are guarded needs the templates.)"""
+    """Whether the guard may run now: enabled, some SLO that may have counters, a
+    challenger in a shadow or canary stage whose clock runs. (Which SLOs are guarded
+    needs the templates.)"""
     analysis = spec.analysis
-    if analysis is None or not analysis.guard.enabled or not analysis.slos:
+    if analysis is None or not analysis.guard.enabled:
+        return False
+    # An SLO with its own counters, or a template's (which may have them).
+    if not any(slo.bad is not None or slo.template_ref is not None for slo in analysis.slos):
         return False
     stage = status.current_stage
     return (
