@@ -10,8 +10,11 @@ its requests fail. The run measures, from the first failed user request
 - the time to rollback, and
 - the user requests the bad version served meanwhile, and how many failed.
 
-Settings: ``default`` (the API defaults: interval 30s, failureLimit 0) and
-``aggressive`` (interval 5s). Prints p50/p95 per setting.
+Settings: ``default`` (the API defaults: interval 30s, failureLimit 0, the
+sequential guard on with alpha 0.05 and a 2 s period), ``no-guard`` (the same with
+``analysis.guard.enabled: false``, the figures before the guard) and
+``aggressive`` (interval 5s, no guard). Prints p50/p95 per setting, and how many
+rollbacks the guard made.
 
     make cluster-up
     .venv/bin/python hack/bench/time_to_rollback.py --runs 5
@@ -51,11 +54,13 @@ class Setting:
     name: str
     interval: str
     failure_limit: int
+    guard: bool
 
 
 SETTINGS = {
-    "default": Setting("default", interval="30s", failure_limit=0),
-    "aggressive": Setting("aggressive", interval="5s", failure_limit=0),
+    "default": Setting("default", interval="30s", failure_limit=0, guard=True),
+    "no-guard": Setting("no-guard", interval="30s", failure_limit=0, guard=False),
+    "aggressive": Setting("aggressive", interval="5s", failure_limit=0, guard=False),
 }
 
 
@@ -64,6 +69,7 @@ class Run:
     seconds: float
     user_requests: int
     failed_requests: int
+    reason: str
 
 
 def manifest(
@@ -71,7 +77,7 @@ def manifest(
 ) -> Manifest:
     stages = [{"canary": {"steps": [{"weight": CANARY_WEIGHT, "duration": "30m"}]}}]
     slo = error_ratio_slo(max_ratio=0.05, failure_limit=setting.failure_limit, min_requests=0)
-    return release(
+    manifest = release(
         scenario.namespace,
         scenario.name,
         version,
@@ -80,6 +86,8 @@ def manifest(
         [slo],
         interval=setting.interval,
     )
+    manifest["spec"]["analysis"]["guard"] = {"enabled": setting.guard}
+    return manifest
 
 
 def one_run(scenario: Scenario, setting: Setting, number: int) -> Run:
@@ -109,12 +117,13 @@ def one_run(scenario: Scenario, setting: Setting, number: int) -> Run:
             served_before_fault = served(stats, revision) - served(stats, revision, outcome="error")
         if first_error_at and scenario.route_weights().get(canary, 0) == 0:
             seconds = time.time() - first_error_at
-            watch.until(rolled_back, 60, "phase RolledBack")
+            obj = watch.until(rolled_back, 60, "phase RolledBack")
             final = read_stats(scenario.stats_file)
             return Run(
                 seconds=seconds,
                 user_requests=served(final, revision) - served_before_fault,
                 failed_requests=served(final, revision, outcome="error"),
+                reason=str(obj["status"]["history"][-1]["reason"]),
             )
         time.sleep(0.25)
     raise TimeoutError(f"run {number}: no rollback within 600 s")
@@ -130,7 +139,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per setting (default 5)")
     parser.add_argument(
-        "--settings", default="aggressive,default", help="comma-separated: default, aggressive"
+        "--settings",
+        default="default,no-guard,aggressive",
+        help="comma-separated: default, no-guard, aggressive",
     )
     parser.add_argument("--rate", type=float, default=40.0, help="user requests per second")
     args = parser.parse_args()
@@ -140,9 +151,9 @@ def main() -> None:
         apply(manifest(scenario, "1.0.0", HEALTHY, SETTINGS["aggressive"]))
         Watch(scenario, quiet=True).until(champion_is("1.0.0"), 120, "the champion")
         print(f"rate {args.rate:.0f} req/s, canary weight {CANARY_WEIGHT}%, fault: 20% errors")
-        print("| setting | runs | time to rollback p50 | p95 | user requests to bad version"
-              " after the fault p50 | p95 | failed user requests p50 |")  # fmt: skip
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| setting | runs | time to rollback p50 | p95 | max | user requests to bad version"
+              " after the fault p50 | p95 | failed user requests p50 | by the guard |")  # fmt: skip
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         number = 0
         for name in args.settings.split(","):
             setting = SETTINGS[name]
@@ -153,11 +164,15 @@ def main() -> None:
             seconds = [r.seconds for r in runs]
             users = [float(r.user_requests) for r in runs]
             failed = [float(r.failed_requests) for r in runs]
+            guarded = sum(r.reason == "SLOGuardTripped" for r in runs)
+            guard = "guard on" if setting.guard else "guard off"
             print(
-                f"| {name} (interval {setting.interval}, failureLimit {setting.failure_limit})"
-                f" | {len(runs)} | {statistics.median(seconds):.1f} s"
-                f" | {percentile(seconds, 0.95):.1f} s | {statistics.median(users):.0f}"
-                f" | {percentile(users, 0.95):.0f} | {statistics.median(failed):.0f} |",
+                f"| {name} (interval {setting.interval}, failureLimit {setting.failure_limit},"
+                f" {guard}) | {len(runs)} | {statistics.median(seconds):.1f} s"
+                f" | {percentile(seconds, 0.95):.1f} s | {max(seconds):.1f} s"
+                f" | {statistics.median(users):.0f}"
+                f" | {percentile(users, 0.95):.0f} | {statistics.median(failed):.0f}"
+                f" | {guarded}/{len(runs)} |",
                 flush=True,
             )
     finally:

@@ -392,3 +392,14 @@ def test_release_names_that_cannot_name_owned_objects_are_refused(name: str, mes
         ModelRelease.model_validate(doc)
     doc["metadata"]["name"] = "a" * 52
     ModelRelease.model_validate(doc)
+
+
+def test_builtin_error_ratio_templates_give_the_guard_its_counters() -> None:
+    """The sequential guard needs raw counters; every built-in error ratio has them,
+    without rate() (the guard takes exact differences itself)."""
+    templates = {t.metadata["name"]: t.spec for t in parsed(ClusterSLOTemplate)}
+    for name in ("vllm-error-ratio", "http-error-ratio", "tgi-error-ratio", "triton-error-ratio"):
+        spec = templates[name]
+        assert spec.bad is not None, name
+        assert spec.total is not None, name
+        assert "rate(" not in spec.bad + spec.total, name
