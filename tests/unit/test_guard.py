@@ -366,3 +366,23 @@ def test_a_pass_between_reads_decides_the_same() -> None:
     assert dumped == world.status.model_dump(mode="json", exclude_none=True)
     assert decision.requeue_after is not None
     assert decision.requeue_after <= 2.0
+
+
+def test_the_guard_also_watches_a_shadow_stage() -> None:
+    def shadow_spec(version: str) -> ModelReleaseSpec:
+        spec = guarded_spec(version)
+        dumped = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        dumped["stages"] = [{"shadow": {"mirrorPercent": 50, "duration": "30m"}}]
+        return ModelReleaseSpec.model_validate(dumped)
+
+    world = GuardWorld(shadow_spec("1"))
+    world.run_until(lambda w: w.status.phase is Phase.SUCCEEDED)
+    world.error_rate = lambda _: 0.3
+    world.spec = shadow_spec("2")
+    world.run_until(lambda w: w.routes is not None and w.routes.mirror_percent == 50)
+    started = world.now
+    world.run_until(lambda w: w.status.phase is Phase.ROLLED_BACK, limit=60, value=0.0)
+    assert (world.now - started).total_seconds() < 20
+    assert world.status.history[-1].reason == Reason.SLO_GUARD_TRIPPED
+    assert world.routes is not None
+    assert world.routes.mirror_percent == 0
