@@ -398,7 +398,14 @@ def test_builtin_error_ratio_templates_give_the_guard_its_counters() -> None:
     """The sequential guard needs raw counters; every built-in error ratio has them,
     without rate() (the guard takes exact differences itself)."""
     templates = {t.metadata["name"]: t.spec for t in parsed(ClusterSLOTemplate)}
-    for name in ("vllm-error-ratio", "http-error-ratio", "tgi-error-ratio", "triton-error-ratio"):
+    for name in (
+        "vllm-error-ratio",
+        "vllm-aborted-ratio",
+        "vllm-slow-ttft-ratio",
+        "http-error-ratio",
+        "tgi-error-ratio",
+        "triton-error-ratio",
+    ):
         spec = templates[name]
         assert spec.bad is not None, name
         assert spec.total is not None, name
