@@ -235,7 +235,9 @@ def _checks(parsed: Parsed) -> list[str]:
     limits = {}
     if parsed.spec is not None and parsed.spec.analysis is not None:
         limits = {slo.name: slo.failure_limit for slo in parsed.spec.analysis.slos}
-    rows: list[tuple[str, ...]] = [("SLO", "VALUE", "THRESHOLD", "VERDICT", "FAILURES", "REQUESTS")]
+    rows: list[tuple[str, ...]] = [
+        ("SLO", "VALUE", "THRESHOLD", "VERDICT", "FAILURES", "REQUESTS", "GUARD E-VALUE")
+    ]
     rows += [_check_row(check, limits.get(check.name)) for check in checks]
     return ["checks", *_table(rows, indent="  ")]
 
@@ -250,6 +252,7 @@ def _check_row(check: CheckStatus, limit: int | None) -> tuple[str, ...]:
     if limit is not None:
         failures += f" (limit {limit})"
     requests = _number(check.requests) if check.requests is not None else "-"
+    guard = _number(check.guard.e_value) if check.guard is not None else "-"
     return (
         check.name,
         _number(check.value) if check.value is not None else "no data",
@@ -257,6 +260,7 @@ def _check_row(check: CheckStatus, limit: int | None) -> tuple[str, ...]:
         check.verdict.value,
         failures,
         requests,
+        guard,
     )
 
 
