@@ -386,3 +386,21 @@ def test_the_guard_also_watches_a_shadow_stage() -> None:
     assert world.status.history[-1].reason == Reason.SLO_GUARD_TRIPPED
     assert world.routes is not None
     assert world.routes.mirror_percent == 0
+
+
+def test_an_slo_without_counters_is_not_guarded_and_adds_no_passes() -> None:
+    spec = guarded_spec()
+    dumped = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for slo in dumped["analysis"]["slos"]:
+        slo.pop("bad")
+        slo.pop("total")
+    unguarded = ModelReleaseSpec.model_validate(dumped)
+    world = GuardWorld(unguarded)
+    world.run_until(lambda w: w.status.phase is Phase.SUCCEEDED)
+    dumped["model"]["version"] = "2"
+    world.spec = ModelReleaseSpec.model_validate(dumped)
+    world.run_until(lambda w: w.routes is not None and w.routes.canary_weight == 20)
+    decision = world.tick(seconds=1.0, value=0.0)
+    assert world.guard_reads == 0
+    assert decision.requeue_after is not None
+    assert decision.requeue_after > 2.0  # the next interval check, not the guard's period

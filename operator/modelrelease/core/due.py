@@ -26,7 +26,7 @@ from modelrelease.core.capacity_guard import pod_grace_ends
 from modelrelease.core.comparison import next_comparison_at
 from modelrelease.core.context import Pass
 from modelrelease.core.gate import gate_seed, next_call_at, webhook_stage
-from modelrelease.core.guard import next_guard_at
+from modelrelease.core.guard import guarded, next_guard_at
 from modelrelease.core.needs import quiet
 from modelrelease.core.slos import next_check_at
 from modelrelease.core.stages import stage_due
@@ -57,7 +57,8 @@ def _moments(p: Pass) -> list[datetime | None]:
         return moments
     if p.next_stage_at_once:
         moments.append(p.now)
-    guard = next_guard_at(p.spec, p.status, p.now)
+    # The guard's reads, while some SLO of this pass is guarded (its template has counters).
+    guard = next_guard_at(p.spec, p.status, p.now) if guarded(p.spec, p.observation.slos) else None
     return [*moments, _check(p), _comparison(p), _gate(p), stage_due(p), guard]
 
 
