@@ -210,7 +210,7 @@ def _start(
 
 
 def judge(
-    queries: GuardQueries,
+    query: GuardQueries,
     reading: GuardReading,
     threshold: float,
     level: float,
@@ -224,25 +224,25 @@ def judge(
     batches = batches_of([values for _, values in reading.samples])
     # Batch i runs from times[i] to times[i + 1]; it counts when it starts at the base
     # or later (earlier batches only feed the plug-in estimates).
-    first = next((i for i in range(len(batches)) if times[i] >= queries.base), len(batches))
+    first = next((i for i in range(len(batches)) if times[i] >= query.base), len(batches))
     settled_before = now - timedelta(seconds=SETTLE_SECONDS)
     settled = first
     while settled < len(batches) and times[settled + 1] <= settled_before:
         settled += 1
-    log_e_settled = extend(queries.log_e, batches[:settled], first, threshold)
+    log_e_settled = extend(query.log_e, batches[:settled], first, threshold)
     checkpoint = (
         (times[settled], log_e_settled)
         if settled > first
         else (
-            queries.base,
-            queries.log_e,
+            query.base,
+            query.log_e,
         )
     )
     log_e = extend(log_e_settled, batches, settled, threshold)
     recent_from = now - timedelta(seconds=RECENT_SECONDS)
     recent = [batch for i, batch in enumerate(batches) if times[i] >= recent_from]
     return GuardOutcome(
-        name=queries.name,
+        name=query.name,
         log_e=log_e,
         level=level,
         checkpoint=checkpoint,
@@ -274,15 +274,15 @@ def judge_all(
 
 
 def saved(
-    outcome: GuardOutcome | None, queries: GuardQueries, revision: str, error: str | None
+    outcome: GuardOutcome | None, query: GuardQueries, revision: str, error: str | None
 ) -> GuardStatus:
     """What status keeps of the guard on one SLO (at interval checks and on tripping)."""
     if outcome is None:
         return GuardStatus(
             revision=revision,
-            log_e_value=queries.log_e,
-            through=queries.base,
-            e_value=round(e_value(queries.log_e), 6),
+            log_e_value=query.log_e,
+            through=query.base,
+            e_value=_shown(e_value(query.log_e)),
             message=f"the guard's read failed, retrying: {error or 'no answer'}",
         )
     through, log_e = outcome.checkpoint
@@ -290,6 +290,11 @@ def saved(
         revision=revision,
         log_e_value=round(log_e, 9),
         through=through.astimezone(UTC),
-        e_value=float(f"{min(outcome.e_value, 1e12):.6g}"),
+        e_value=_shown(outcome.e_value),
         message=outcome.message(),
     )
+
+
+def _shown(value: float) -> float:
+    """An e-value for status: 6 significant digits, at most 1e12."""
+    return float(f"{min(value, 1e12):.6g}")
