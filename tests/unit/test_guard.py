@@ -404,3 +404,14 @@ def test_an_slo_without_counters_is_not_guarded_and_adds_no_passes() -> None:
     assert world.guard_reads == 0
     assert decision.requeue_after is not None
     assert decision.requeue_after > 2.0  # the next interval check, not the guard's period
+
+
+def test_evidence_older_than_the_lookback_stops_the_guard_rather_than_skipping() -> None:
+    """Skipping batches that earlier reads judged could raise the e-value, so saved
+    evidence older than an hour stops the guard instead."""
+    world = canary_world(lambda _: 0.01)
+    world.run_until(lambda w: bool(w.status.checks) and w.status.checks[0].guard, limit=60)
+    slos = world.resolved()
+    assert guard_queries(world.spec, world.status, slos, world.now)
+    later = world.now + timedelta(hours=2)
+    assert guard_queries(world.spec, world.status, slos, later) == []

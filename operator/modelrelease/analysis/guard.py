@@ -26,12 +26,12 @@ healthy stretch costs (almost) nothing (the plug-in is ``p0`` and the batch's
 ratio 1), and a version that turns bad is judged on its bad requests, not
 diluted by its healthy past.
 
-**Dropping batches keeps the guarantee.** A batch left out (the operator was
-down, the counts of a restarted pod between two reads, a read too long after
-the last saved evidence) is a ratio of 1, a predictable choice; the product
-stays a supermartingale. So evidence can be saved now and then, and the
-batches since recomputed from Prometheus' history: nothing needs a status write
-between interval checks.
+**Saved now and then, recomputed in between.** The product up to some moment
+can be saved and the batches since recomputed from Prometheus' history at every
+read, so nothing needs a status write between interval checks: every read sees
+the same batches as the last one plus newer ones. A batch never judged may be
+left out (a ratio of 1, a choice made without looking at it), but a batch
+judged once must stay in: dropping it later could raise the e-value.
 
 **Alpha over a whole release.** One product runs for the challenger's whole
 release (its saved value goes from step to step); every guarded SLO has its

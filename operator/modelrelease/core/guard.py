@@ -44,9 +44,11 @@ GRID_SECONDS: Final = 1
 SETTLE_SECONDS: Final = 15.0
 """Evidence is saved up to this long before now: later samples may still be scraped."""
 
-MAX_LOOKBACK_SECONDS: Final = 600.0
-"""Batches older than this before a read are skipped (a ratio of 1: still valid), so a
-read never asks for more than ten minutes of history."""
+MAX_LOOKBACK_SECONDS: Final = 3600.0
+"""A read never asks for more than an hour of history. Saved evidence older than that
+(an hour-long gate between two guarded stages) stops the guard for the revision:
+skipping the batches in between would drop batches earlier reads already judged,
+which the guarantee does not allow. The interval checks go on as always."""
 
 RECENT_SECONDS: Final = 10
 """The counts shown in messages: the last this many seconds."""
@@ -65,6 +67,7 @@ class GuardQueries:
     total: str
     base: datetime
     log_e: float
+    fresh: bool = False  # no saved evidence: every request counted so far is new
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,9 @@ def guard_queries(
     for slo in guarded(spec, slos):
         assert slo.bad is not None
         assert slo.total is not None
-        base, log_e = _start(status, records.get(slo.name), now)
+        base, log_e, fresh = _start(status, records.get(slo.name))
+        if (now - base).total_seconds() > MAX_LOOKBACK_SECONDS:
+            continue
         seconds = math.ceil((now - base).total_seconds()) + (ESTIMATE_BATCHES + 2) * GRID_SECONDS
         window = f"[{seconds}s:{GRID_SECONDS}s]"
         queries.append(
@@ -186,24 +191,23 @@ def guard_queries(
                 total=f"sum by ({_BY_SERIES}) ({slo.total}){window}",
                 base=base,
                 log_e=log_e,
+                fresh=fresh,
             )
         )
     return queries
 
 
-def _start(
-    status: ModelReleaseStatus, check: CheckStatus | None, now: datetime
-) -> tuple[datetime, float]:
+def _start(status: ModelReleaseStatus, check: CheckStatus | None) -> tuple[datetime, float, bool]:
     """Where the evidence goes on from: the saved evidence of this challenger, else the
-    step's start; never more than MAX_LOOKBACK_SECONDS back (older batches are skipped)."""
+    step's start (fresh: nothing counted yet)."""
     assert status.current_stage is not None
     assert status.current_stage.step_start_time is not None
     base, log_e = status.current_stage.step_start_time, 0.0
     revision = status.challenger.revision if status.challenger else None
+    fresh = True
     if check is not None and check.guard is not None and check.guard.revision == revision:
-        base, log_e = check.guard.through, check.guard.log_e_value
-    earliest = now - timedelta(seconds=MAX_LOOKBACK_SECONDS)
-    return max(base, earliest), log_e
+        base, log_e, fresh = check.guard.through, check.guard.log_e_value, False
+    return base, log_e, fresh
 
 
 # --- judging ----------------------------------------------------------------------------
@@ -220,8 +224,14 @@ def judge(
     nothing: never a pass, never a failure)."""
     if reading.error is not None:
         return None
-    times = [time for time, _ in reading.samples]
-    batches = batches_of([values for _, values in reading.samples])
+    read = list(reading.samples)
+    if query.fresh and read and read[0][0] > query.base:
+        # Nothing counted yet and the challenger's series appear only after the step
+        # started (a new pod's first scrape): what they hold then is new, each request
+        # once, so they count whole from an empty sample at the start.
+        read.insert(0, (query.base, {}))
+    times = [time for time, _ in read]
+    batches = batches_of([values for _, values in read])
     # Batch i runs from times[i] to times[i + 1]; it counts when it starts at the base
     # or later (earlier batches only feed the plug-in estimates).
     first = next((i for i in range(len(batches)) if times[i] >= query.base), len(batches))
@@ -275,8 +285,12 @@ def judge_all(
 
 def saved(
     outcome: GuardOutcome | None, query: GuardQueries, revision: str, error: str | None
-) -> GuardStatus:
-    """What status keeps of the guard on one SLO (at interval checks and on tripping)."""
+) -> GuardStatus | None:
+    """What status keeps of the guard on one SLO (at interval checks and on tripping);
+    None while nothing is counted yet, so reads go on counting from the step's start
+    (the batches reads have judged are never dropped later)."""
+    if query.fresh and (outcome is None or outcome.checkpoint == (query.base, query.log_e)):
+        return None
     if outcome is None:
         return GuardStatus(
             revision=revision,

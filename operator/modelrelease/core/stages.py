@@ -483,7 +483,8 @@ def _guard_round(p: Pass) -> str | None:
         guard = saved(
             outcomes.get(query.name), query, p.challenger, reading.error if reading else None
         )
-        checks[query.name] = check.model_copy(update={"guard": guard})
+        if guard is not None:
+            checks[query.name] = check.model_copy(update={"guard": guard})
     p.status.checks = [checks[check.name] for check in p.status.checks]
     return tripped.message() if tripped is not None else None
 
