@@ -224,12 +224,10 @@ def judge(
     nothing: never a pass, never a failure)."""
     if reading.error is not None:
         return None
+    # What a series holds at its first sample in the window is not counted (never
+    # judged, so leaving it out is allowed): every later read rebuilds the same batches
+    # and the same plug-in estimates from the same samples.
     read = list(reading.samples)
-    if query.fresh and read and read[0][0] > query.base:
-        # Nothing counted yet and the challenger's series appear only after the step
-        # started (a new pod's first scrape): what they hold then is new, each request
-        # once, so they count whole from an empty sample at the start.
-        read.insert(0, (query.base, {}))
     times = [time for time, _ in read]
     batches = batches_of([values for _, values in read])
     # Batch i runs from times[i] to times[i + 1]; it counts when it starts at the base
