@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +49,7 @@ from modelrelease.core.decision import Decision
 from modelrelease.core.gate import gate_seed
 from modelrelease.core.manifests import Owner
 from modelrelease.core.needs import IDLE_PHASES, needs, quiet
+from modelrelease.core.notifications import DeliveryKey, record, transitions
 from modelrelease.core.observation import (
     Observation,
     Problem,
@@ -82,6 +83,7 @@ from modelrelease.metrics.templating import (
     UnknownVariableError,
     prometheus_duration,
 )
+from modelrelease.notify.sender import Notifier
 from modelrelease.routers.factory import RouterStore, new_router
 from modelrelease.routers.router import Router, RouterError
 from modelrelease.scheduler import Outcome, Scheduler, interests_of
@@ -102,6 +104,7 @@ class Runtime:
     backoff: Backoff = field(default_factory=Backoff)
     leader: LeaderElector | None = None  # None: no leader election, this replica always acts
     scheduler: Scheduler = field(init=False)
+    notifier: Notifier = field(init=False)
     # The resourceVersion of each release's last write by this operator.
     written: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -109,6 +112,8 @@ class Runtime:
         self.scheduler = Scheduler(
             self.config.worker_limit, self.config.reconcile_interval, self.config.resync_interval
         )
+        # A settled notification wakes its release, whose next pass records it in status.
+        self.notifier = Notifier(self.kube.get_secret, self.scheduler.wake)
 
     def behind(self, key: tuple[str, str], body: Body) -> bool:
         """Whether ``body`` is older than this operator's last write of the release.
@@ -183,6 +188,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         runtime.views.stop()
         await runtime.providers.close()
         await runtime.http.aclose()
+        await runtime.notifier.close()
 
 
 CANCELLATION_SECONDS = 30.0
@@ -201,6 +207,7 @@ async def start(runtime: Runtime, logger: kopf.Logger) -> None:
         loop.call_soon_threadsafe(runtime.scheduler.changed, change)
 
     runtime.views.on_change = changed
+    runtime.notifier.start()
     runtime.kube.written = runtime.views.remember
     await asyncio.to_thread(runtime.views.start)
     while not await asyncio.to_thread(runtime.views.wait_synced, SYNC_REPORT_SECONDS):
@@ -277,6 +284,7 @@ async def _reconcile(
     """
     generation = int(body["metadata"].get("generation") or 0)
     version = str(body["metadata"].get("resourceVersion") or "")
+    key = (owner.namespace, owner.name)
     raw_status = dict(body.get("status") or {})
     try:
         status = ModelReleaseStatus.model_validate(raw_status)
@@ -293,6 +301,7 @@ async def _reconcile(
     decision, view, router = await _decide(
         runtime, reader, owner, spec, status, body, now, generation
     )
+    decision, recorded = _notifications(runtime, owner, spec, status, decision, now)
     runtime.kube.begin_pass()  # fault injection (chaos suite) counts the writes of a pass
     if decision.consume_action:
         version = await asyncio.to_thread(
@@ -304,11 +313,13 @@ async def _reconcile(
         )
         runtime.written[(owner.namespace, owner.name)] = version
     version = await _write_status(runtime, owner, raw_status, decision.status, version)
+    runtime.notifier.recorded(key, recorded)
     problems = await asyncio.to_thread(act, runtime.kube, router, owner, spec, decision, view)
     if problems:
         after = with_problems(decision.status, problems, generation, now)
         await _write_status(runtime, owner, _dump(decision.status), after, version)
     _post_events(body, decision, logger)
+    _send_notifications(runtime, owner, spec, status, decision, generation)
     telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok")
     outcome = Outcome(
         requeue_after=decision.requeue_after,
@@ -374,6 +385,57 @@ async def _decide(
         selected=view.selected,
     )
     return plan(spec, status, observation, now), view, router
+
+
+PENDING_NOTIFICATIONS_RECHECK = 30.0
+"""While notifications are pending, a pass comes at least this often (one the sender could
+not take, its queue full, is enqueued again)."""
+
+
+def _notifications(
+    runtime: Runtime,
+    owner: Owner,
+    spec: ModelReleaseSpec,
+    status: ModelReleaseStatus,
+    decision: Decision,
+    now: datetime,
+) -> tuple[Decision, list[DeliveryKey]]:
+    """The outbox in the decided status (``core.notifications``): this pass's transitions
+    added, what the sender settled taken out; and the settled deliveries that the status
+    write records."""
+    key = (owner.namespace, owner.name)
+    outbox = record(
+        spec.notifications,
+        status.pending_notifications,
+        transitions(owner.uid, status, decision.status, now),
+        runtime.notifier.settled(key),
+        runtime.notifier.problems(key),
+    )
+    decision.status.pending_notifications = outbox.pending
+    requeue = decision.requeue_after
+    if outbox.pending:
+        requeue = min(requeue or PENDING_NOTIFICATIONS_RECHECK, PENDING_NOTIFICATIONS_RECHECK)
+    events = (*decision.events, *outbox.events)
+    return replace(decision, events=events, requeue_after=requeue), outbox.recorded
+
+
+def _send_notifications(
+    runtime: Runtime,
+    owner: Owner,
+    spec: ModelReleaseSpec,
+    status: ModelReleaseStatus,
+    decision: Decision,
+    generation: int,
+) -> None:
+    """Hand what is pending to the sender (never waits), once status holds it; check the
+    receivers' Secrets when the spec changed."""
+    key = (owner.namespace, owner.name)
+    runtime.notifier.clear_problems(key)  # posted as Events by this pass
+    runtime.notifier.enqueue(
+        key, owner.name, decision.status.pending_notifications, spec.notifications
+    )
+    if spec.notifications is not None and status.observed_generation != generation:
+        runtime.notifier.check(key, spec.notifications)
 
 
 def _in_flight(
@@ -545,6 +607,7 @@ async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
     owner = _owner(body)
     telemetry.forget(owner.namespace, owner.name)
     runtime.written.pop((owner.namespace, owner.name), None)
+    runtime.notifier.forget((owner.namespace, owner.name))
     try:
         spec = ModelReleaseSpec.model_validate(dict(body.get("spec") or {}))
         router = new_router(

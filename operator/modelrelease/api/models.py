@@ -46,6 +46,7 @@ from modelrelease.api.constants import (
     Decision,
     MetricKind,
     NoDataPolicy,
+    NotificationType,
     OnErrorAction,
     OnInconclusive,
     Outcome,
@@ -75,6 +76,7 @@ MAX_SLOS = 32
 MAX_COMPARISON_METRICS = 16
 MAX_TEMPLATE_ARGS = 32
 MAX_METADATA_ENTRIES = 64
+MAX_RECEIVERS = 10
 METADATA_VALUE_MAX_LENGTH = 1024
 # A release names its Deployments `<name>-<revision>` (10 hex characters), and its
 # Services `<name>-stable` and `<name>-canary`; those and the label values must fit in
@@ -122,6 +124,8 @@ MSG_MIN_REQUESTS_QUERY = (
 MSG_RATIO_FIELDS = "a ratio metric needs bad and total queries and no query or threshold"
 MSG_HISTOGRAM_FIELDS = "a histogram metric needs query and threshold and no bad or total"
 MSG_CA_OR_INSECURE = "set either caSecretRef or insecureSkipVerify, not both"
+MSG_ONE_RECEIVER_TYPE = "each receiver sets exactly one of slack, teams or webhook"
+MSG_UNIQUE_RECEIVER_NAMES = "receiver names must be unique"
 MSG_HTTP_URL = "must be an absolute http or https URL, for example https://host:8080/path"
 MSG_ARG_SHADOWS_BUILTIN = "argument names must differ from the built-in variables " + ", ".join(
     BUILTIN_QUERY_VARIABLES
@@ -1086,6 +1090,112 @@ def stage_names(stages: Sequence[Stage]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
+# spec.notifications
+# ---------------------------------------------------------------------------
+
+
+class SlackReceiver(_SpecModel):
+    """A Slack incoming webhook; the message is Block Kit (header, section, context)."""
+
+    secret_ref: SecretRef = Field(
+        description=(
+            "Secret in the release's namespace, labelled `modelrelease.dev/credentials: "
+            '"true"`, whose key `url` holds the incoming-webhook URL '
+            "(`https://hooks.slack.com/services/...`)."
+        ),
+    )
+
+
+class TeamsReceiver(_SpecModel):
+    """A Microsoft Teams Workflows webhook ("When a Teams webhook request is received");
+    the message is an Adaptive Card 1.4 in a `message` envelope."""
+
+    secret_ref: SecretRef = Field(
+        description=(
+            "Secret in the release's namespace, labelled `modelrelease.dev/credentials: "
+            '"true"`, whose key `url` holds the workflow\'s webhook URL.'
+        ),
+    )
+
+
+class WebhookReceiver(_SpecModel):
+    """Any HTTP endpoint: a JSON body signed with HMAC-SHA256. The header
+    `X-ModelRelease-Signature` is `sha256=` and the hex HMAC, keyed with `signingKey`, of
+    the bytes `<X-ModelRelease-Timestamp>.<body>`; `X-ModelRelease-Delivery` is the
+    notification's id, the same on every retry (for idempotency)."""
+
+    secret_ref: SecretRef = Field(
+        description=(
+            "Secret in the release's namespace, labelled `modelrelease.dev/credentials: "
+            '"true"`, with the keys `url` (where to POST) and `signingKey` (the HMAC key).'
+        ),
+    )
+
+
+class NotificationReceiver(_SpecModel):
+    """Where notifications go. Set exactly one of slack, teams or webhook."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "(has(self.slack) ? 1 : 0) + (has(self.teams) ? 1 : 0) + "
+                "(has(self.webhook) ? 1 : 0) == 1",
+                MSG_ONE_RECEIVER_TYPE,
+            )
+        )
+    )
+
+    name: DnsLabel = Field(description="Name of the receiver, shown in Events; unique.")
+    slack: SlackReceiver | None = Field(default=None, description="A Slack incoming webhook.")
+    teams: TeamsReceiver | None = Field(
+        default=None, description="A Microsoft Teams Workflows webhook."
+    )
+    webhook: WebhookReceiver | None = Field(
+        default=None, description="A generic webhook, signed with HMAC-SHA256."
+    )
+    events: list[NotificationType] = Field(
+        default_factory=lambda: list(NotificationType),
+        min_length=1,
+        max_length=len(NotificationType),
+        description=(
+            "What to send: ChallengerStarted, StageStarted, WaitingForApproval, RolledBack, "
+            "Promoted, Failed. All of them when omitted."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_type(self) -> Self:
+        if sum(kind is not None for kind in (self.slack, self.teams, self.webhook)) != 1:
+            raise ValueError(MSG_ONE_RECEIVER_TYPE)
+        return self
+
+    @property
+    def secret_name(self) -> str:
+        """The Secret holding the receiver's URL (and signing key)."""
+        kind = self.slack or self.teams or self.webhook
+        assert kind is not None
+        return kind.secret_ref.name
+
+
+class NotificationsSpec(_SpecModel):
+    """Who hears about the release's transitions. Delivery runs beside the release and
+    never holds it: a receiver that fails gets a Warning Event, the release goes on."""
+
+    receivers: list[NotificationReceiver] = Field(
+        min_length=1,
+        max_length=MAX_RECEIVERS,
+        description="The receivers; each gets every notification its `events` selects.",
+        json_schema_extra=validations(cel(_unique_names_rule(), MSG_UNIQUE_RECEIVER_NAMES)),
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        _require_unique((receiver.name for receiver in self.receivers), MSG_UNIQUE_RECEIVER_NAMES)
+        return self
+
+
+# ---------------------------------------------------------------------------
 # ModelRelease
 # ---------------------------------------------------------------------------
 
@@ -1175,6 +1285,14 @@ class ModelReleaseSpec(_SpecModel):
     paused: bool = Field(
         default=False,
         description="Freeze the release where it is: no traffic change, no stage clock.",
+    )
+    notifications: NotificationsSpec | None = Field(
+        default=None,
+        description=(
+            "Slack, Microsoft Teams and signed-webhook notifications of the release's "
+            "transitions. Set per release (the object Git and reviews already hold); "
+            "releases of a namespace share receivers by naming the same Secrets."
+        ),
     )
 
     @model_validator(mode="after")
@@ -1390,6 +1508,33 @@ class HistoryEntry(_StatusModel):
     time: Timestamp = Field(description="When it ended.")
 
 
+class PendingNotification(_StatusModel):
+    """A notification decided by a pass, written with the transition it announces."""
+
+    id: str = Field(
+        description=(
+            "Idempotency key, the same on every retry and after restarts: "
+            "`<release uid>/<revision>/<attempt>/<type>[/<stage>]`."
+        )
+    )
+    receiver: str = Field(description="Name of the receiver it goes to.")
+    type: NotificationType = Field(description="What it announces.")
+    time: Timestamp = Field(description="When the transition happened.")
+    revision: str = Field(description="The revision it is about.")
+    model_name: str | None = Field(default=None, description="Model name of the revision.")
+    model_version: str | None = Field(default=None, description="Model version of the revision.")
+    champion_version: str | None = Field(
+        default=None, description="Model version of the champion at the time."
+    )
+    stage: str | None = Field(default=None, description="The stage, if it is about one.")
+    reason: str | None = Field(default=None, description="CamelCase reason, e.g. SLOFailed.")
+    message: str = Field(default="", description="What happened, in words.")
+    slo: str | None = Field(default=None, description="The failing SLO, if any.")
+    slo_value: float | None = Field(default=None, description="Its last value.")
+    slo_min: float | None = Field(default=None, description="Its min.")
+    slo_max: float | None = Field(default=None, description="Its max.")
+
+
 class ModelReleaseStatus(_StatusModel):
     """The whole state of the release; an operator restart resumes from it."""
 
@@ -1477,6 +1622,14 @@ class ModelReleaseStatus(_StatusModel):
         description=(
             "Label selector of the pods of champion and challenger (the `scale` "
             "subresource's selector, used by autoscalers for pod metrics)."
+        ),
+    )
+    pending_notifications: list[PendingNotification] = Field(
+        default_factory=list,
+        description=(
+            "Notifications decided but not yet delivered: the outbox. Each is written with the "
+            "transition it announces, so a restarted operator still sends it, and removed "
+            "once delivered or given up (with a Warning Event). Bounded; empty at rest."
         ),
     )
 
@@ -1641,6 +1794,9 @@ __all__ = [
     "ModelReleaseStatus",
     "ModelSpec",
     "NoRouter",
+    "NotificationReceiver",
+    "NotificationsSpec",
+    "PendingNotification",
     "PrometheusSpec",
     "RevisionStatus",
     "RollbackSpec",
@@ -1648,9 +1804,12 @@ __all__ = [
     "SLOTemplateSpec",
     "SecretRef",
     "ShadowStage",
+    "SlackReceiver",
     "Stage",
+    "TeamsReceiver",
     "TemplateArg",
     "TemplateRef",
     "TrafficSpec",
+    "WebhookReceiver",
     "WebhookStage",
 ]
