@@ -300,21 +300,21 @@ def record(
     """The outbox after this pass: what was pending, less what the sender settled (given
     up ones with a Warning Event) and what no receiver wants any more, plus the new
     intents addressed to each receiver that wants them; bounded by :data:`MAX_PENDING`."""
+    pending = list(pending)
     receivers = {receiver.name: receiver for receiver in (spec.receivers if spec else [])}
     events = [Event(EventType.WARNING, Reason.NOTIFICATION_CONFIG_INVALID, p) for p in problems]
-    kept: list[PendingNotification] = []
-    recorded: list[DeliveryKey] = []
-    for notification in pending:
-        key = delivery_key(notification)
-        outcome = settled.get(key)
-        if outcome is not None:
-            recorded.append(key)
-            if not outcome.delivered:
-                events.append(_given_up(notification, outcome.message))
-            continue
-        if _wants(receivers.get(notification.receiver), notification.type):
-            kept.append(notification)
-    known = {delivery_key(n) for n in kept} | set(recorded)
+    # Everything settled is recorded by this status write: taken out of the outbox, and
+    # not added again when this pass decides its transition once more (a lost write).
+    for outcome, notification in _settled_in(pending, settled):
+        if not outcome.delivered:
+            events.append(_given_up(notification, outcome.message))
+    kept = [
+        notification
+        for notification in pending
+        if delivery_key(notification) not in settled
+        and _wants(receivers.get(notification.receiver), notification.type)
+    ]
+    known = {delivery_key(n) for n in kept} | set(settled)
     for intent in intents:
         for receiver in receivers.values():
             addressed = _address(intent, receiver.name)
@@ -323,7 +323,13 @@ def record(
                 known.add(delivery_key(addressed))
     dropped, kept = kept[: max(len(kept) - MAX_PENDING, 0)], kept[-MAX_PENDING:]
     events += [_given_up(n, f"more than {MAX_PENDING} were waiting") for n in dropped]
-    return Outbox(kept, events, recorded)
+    return Outbox(kept, events, list(settled))
+
+
+def _settled_in(
+    pending: Iterable[PendingNotification], settled: Mapping[DeliveryKey, Settled]
+) -> list[tuple[Settled, PendingNotification]]:
+    return [(settled[delivery_key(n)], n) for n in pending if delivery_key(n) in settled]
 
 
 def _wants(receiver: NotificationReceiver | None, type_: NotificationType) -> bool:
