@@ -17,6 +17,10 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int  # what the receiver answered
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
 
     @property
     def json(self) -> Any:
@@ -29,6 +33,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     # Per path, the statuses to answer with, in order; 200 once they run out.
     answers: dict[str, list[int]] = field(default_factory=dict)
+    down: set[str] = field(default_factory=set)  # paths answering 503 until removed
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -37,6 +42,10 @@ class Receiver:
     def at(self, path: str) -> list[Received]:
         with self.lock:
             return [request for request in self.received if request.path == path]
+
+    def delivered(self, path: str) -> list[Received]:
+        """The requests to ``path`` that were answered 2xx."""
+        return [request for request in self.at(path) if 200 <= request.status < 300]
 
 
 @contextmanager
@@ -48,9 +57,12 @@ def running_receiver() -> Iterator[Receiver]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             with state.lock:
-                state.received.append(Received(self.path, dict(self.headers.items()), body))
                 queue = state.answers.get(self.path) or []
                 status = queue.pop(0) if queue else 200
+                if self.path in state.down:
+                    status = 503
+                headers = dict(self.headers.items())
+                state.received.append(Received(self.path, headers, body, status))
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()

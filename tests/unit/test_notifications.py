@@ -695,20 +695,29 @@ def test_a_restart_between_delivery_and_record_sends_again_with_the_same_id(
     assert ids == [f"{UID}/{NEW}/0/RolledBack"] * 2
 
 
-def test_a_recorded_delivery_is_forgotten_and_a_full_queue_never_blocks(receiver: Receiver) -> None:
+def test_a_full_queue_never_blocks_and_each_receiver_keeps_the_order(receiver: Receiver) -> None:
     spec, secrets = all_receivers(receiver)
+    receiver.answers["/slack"] = [503, 503]  # the first is retried; the others wait for it
 
     async def go() -> None:
         notifier = Notifier(secrets.get, policy=FAST, queue_size=2, workers=1)
         notifier.start()
         many = record(spec, [], [intent(NotificationType.STAGE_STARTED, n) for n in range(3)], {})
-        assert notifier.enqueue(KEY_OF_RELEASE, "chat", many.pending, spec) == 2  # 9 pending
-        settled = await settle(notifier, 2)
+        # 3 receivers x 3: two lanes fit the queue, the third waits for a later pass.
+        assert notifier.enqueue(KEY_OF_RELEASE, "chat", many.pending, spec) == 6
+        settled = await settle(notifier, 6)
+        assert {name for _, name in settled} == {"oncall", "ml-team"}
         notifier.recorded(KEY_OF_RELEASE, list(settled))
         assert notifier.settled(KEY_OF_RELEASE) == {}
+        left = [n for n in many.pending if delivery_key(n) not in settled]  # the next pass's
+        assert notifier.enqueue(KEY_OF_RELEASE, "chat", left, spec) == 3
+        await settle(notifier, 3)
         await notifier.close()
 
     run(go())
+    sent = [r.header("X-ModelRelease-Delivery") for r in receiver.delivered("/slack")]
+    assert sent == [f"{UID}/{NEW}/{n}/StageStarted" for n in range(3)]
+    assert len(receiver.delivered("/audit")) == 3
 
 
 def test_no_secret_value_in_reprs() -> None:

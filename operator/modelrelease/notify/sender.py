@@ -1,7 +1,9 @@
 """Delivery of pending notifications, beside the passes (asyncio).
 
 A pass only calls :meth:`Notifier.enqueue`, which never waits: the jobs go into a
-bounded queue that a few worker tasks drain. A worker reads the receiver's
+bounded queue that a few worker tasks drain. Each receiver of a release is a
+lane: its notifications go out one at a time, in the order they were decided,
+so a chat never shows "promoted" before "started". A worker reads the receiver's
 Secret, POSTs the message, and retries what may succeed later (transport
 errors, HTTP 408, 425, 429 and 5xx) with exponential backoff and jitter,
 honouring ``Retry-After``; a retry waits on a timer, not in a worker, so one
@@ -17,6 +19,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -108,6 +111,10 @@ class Job:
     def delivery(self) -> DeliveryKey:
         return delivery_key(self.notification)
 
+    @property
+    def lane(self) -> tuple[Key, str]:
+        return self.key, self.receiver.name
+
 
 @dataclass(frozen=True)
 class Check:
@@ -131,6 +138,8 @@ class Notifier:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _timers: set[asyncio.TimerHandle] = field(default_factory=set, init=False)
     _active: set[tuple[Key, DeliveryKey]] = field(default_factory=set, init=False)
+    # Per release and receiver, the jobs in order; the first is queued, sent or waiting.
+    _lanes: dict[tuple[Key, str], deque[Job]] = field(default_factory=dict, init=False)
     _settled: dict[Key, dict[DeliveryKey, Settled]] = field(default_factory=dict, init=False)
     _problems: dict[Key, list[str]] = field(default_factory=dict, init=False)
 
@@ -180,9 +189,13 @@ class Notifier:
             receiver = receivers.get(notification.receiver)
             if receiver is None or delivery in settled or (key, delivery) in self._active:
                 continue
-            if not self._put(Job(key, release, notification, receiver)):
-                break
+            job = Job(key, release, notification, receiver)
+            lane = self._lanes.setdefault(job.lane, deque())
+            lane.append(job)
             self._active.add((key, delivery))
+            if len(lane) == 1 and not self._put(job):
+                self._drop_lane(job.lane)
+                continue
             queued += 1
         return queued
 
@@ -216,7 +229,13 @@ class Notifier:
         """The release is gone."""
         self._settled.pop(key, None)
         self._problems.pop(key, None)
-        self._active = {entry for entry in self._active if entry[0] != key}
+        for lane in [lane for lane in self._lanes if lane[0] == key]:
+            self._drop_lane(lane)
+
+    def _drop_lane(self, lane: tuple[Key, str]) -> None:
+        """Forget the lane's jobs: still pending in status, a later pass queues them again."""
+        for job in self._lanes.pop(lane, deque()):
+            self._active.discard((job.key, job.delivery))
 
     def _put(self, job: Job | Check) -> bool:
         assert self._queue is not None
@@ -345,16 +364,27 @@ class Notifier:
             if (job.key, job.delivery) not in self._active:
                 return  # the release is gone
             if not self._put(replace(job, failures=failures)):
-                self._active.discard((job.key, job.delivery))
+                self._drop_lane(job.lane)
 
         timer = loop.call_later(delay, again)
         self._timers.add(timer)
+
+    def _next_in_lane(self, job: Job) -> None:
+        lane = self._lanes.get(job.lane)
+        if lane and lane[0].delivery == job.delivery:
+            lane.popleft()
+        if not lane:
+            self._lanes.pop(job.lane, None)
+            return
+        if not self._put(lane[0]):
+            self._drop_lane(job.lane)
 
     def _settle(self, job: Job, outcome: Settled) -> None:
         if (job.key, job.delivery) not in self._active:
             return  # the release is gone
         self._active.discard((job.key, job.delivery))
         self._settled.setdefault(job.key, {})[job.delivery] = outcome
+        self._next_in_lane(job)
         if not outcome.delivered:
             logger.warning(
                 f"notification {job.notification.id} to receiver {job.receiver.name} "
