@@ -410,8 +410,10 @@ def _notifications(
         transitions(owner.uid, status, decision.status, now),
         runtime.notifier.settled(key),
         runtime.notifier.problems(key),
+        status.notified,
     )
     decision.status.pending_notifications = outbox.pending
+    decision.status.notified = outbox.notified
     requeue = decision.requeue_after
     if outbox.pending:
         requeue = min(requeue or PENDING_NOTIFICATIONS_RECHECK, PENDING_NOTIFICATIONS_RECHECK)

@@ -263,6 +263,23 @@ def test_settled_deliveries_leave_the_outbox_and_given_up_ones_say_why() -> None
     assert record(spec, [], [intent()], settled).pending == []
 
 
+def test_a_transition_seen_again_after_it_was_told_is_not_told_again() -> None:
+    spec = receivers(SLACK, AUDIT)
+    pending = record(spec, [], [intent()], {}).pending
+    sent = {delivery_key(n): Settled(True) for n in pending}
+    recorded = record(spec, pending, [], sent)
+    assert recorded.notified == [pending[0].id]
+    # The sender has forgotten it; the same transition comes back (a flapping condition).
+    again = record(spec, recorded.pending, [intent()], {}, notified=recorded.notified)
+    assert again.pending == []
+    # The list is bounded, newest last.
+    many = [f"id-{n}" for n in range(40)]
+    bounded = record(spec, pending, [], sent, notified=many).notified
+    assert len(bounded) == 32
+    assert bounded[-1] == pending[0].id
+    assert bounded[0] == "id-9"
+
+
 def test_a_receiver_removed_from_the_spec_drops_its_notifications() -> None:
     pending = record(receivers(SLACK, AUDIT), [], [intent()], {}).pending
     assert [n.receiver for n in record(receivers(SLACK), pending, [], {}).pending] == ["oncall"]

@@ -1632,6 +1632,13 @@ class ModelReleaseStatus(_StatusModel):
             "once delivered or given up (with a Warning Event). Bounded; empty at rest."
         ),
     )
+    notified: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Ids of the latest notifications delivered or given up (bounded, newest last): a "
+            "transition seen again is not told again."
+        ),
+    )
 
 
 class _Resource(BaseModel):

@@ -49,6 +49,8 @@ from modelrelease.core.decision import Event, EventType
 
 MAX_PENDING = 32
 """At most this many notifications wait in status; beyond, the oldest are dropped."""
+MAX_NOTIFIED = 32
+"""Ids of this many settled notifications are kept in status (``notified``), newest last."""
 
 # Reasons whose rollback names a failing SLO check.
 _SLO_REASONS = frozenset({Reason.SLO_FAILED.value, Reason.SLO_INCONCLUSIVE.value})
@@ -286,6 +288,7 @@ def _failed(
 @dataclass(frozen=True)
 class Outbox:
     pending: list[PendingNotification]
+    notified: list[str]
     events: list[Event]
     recorded: list[DeliveryKey]  # settled deliveries this status write records
 
@@ -296,11 +299,17 @@ def record(
     intents: Iterable[Intent],
     settled: Mapping[DeliveryKey, Settled],
     problems: Iterable[str] = (),
+    notified: Iterable[str] = (),
 ) -> Outbox:
     """The outbox after this pass: what was pending, less what the sender settled (given
     up ones with a Warning Event) and what no receiver wants any more, plus the new
-    intents addressed to each receiver that wants them; bounded by :data:`MAX_PENDING`."""
+    intents addressed to each receiver that wants them; bounded by :data:`MAX_PENDING`.
+
+    ``notified`` (status) holds the ids of the latest settled notifications: a
+    transition decided again later (a condition that came back, a lost status write
+    after the sender forgot it) is not told again."""
     pending = list(pending)
+    done = list(notified)
     receivers = {receiver.name: receiver for receiver in (spec.receivers if spec else [])}
     events = [Event(EventType.WARNING, Reason.NOTIFICATION_CONFIG_INVALID, p) for p in problems]
     # Everything settled is recorded by this status write: taken out of the outbox, and
@@ -314,8 +323,12 @@ def record(
         if delivery_key(notification) not in settled
         and _wants(receivers.get(notification.receiver), notification.type)
     ]
+    done += [notification.id for _, notification in _settled_in(pending, settled)]
+    done = list(dict.fromkeys(reversed(done)))[:MAX_NOTIFIED][::-1]  # newest last, unique
     known = {delivery_key(n) for n in kept} | set(settled)
     for intent in intents:
+        if intent.id in done:
+            continue
         for receiver in receivers.values():
             addressed = _address(intent, receiver.name)
             if _wants(receiver, intent.type) and delivery_key(addressed) not in known:
@@ -323,7 +336,7 @@ def record(
                 known.add(delivery_key(addressed))
     dropped, kept = kept[: max(len(kept) - MAX_PENDING, 0)], kept[-MAX_PENDING:]
     events += [_given_up(n, f"more than {MAX_PENDING} were waiting") for n in dropped]
-    return Outbox(kept, events, list(settled))
+    return Outbox(kept, done, events, list(settled))
 
 
 def _settled_in(
