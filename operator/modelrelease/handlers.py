@@ -301,7 +301,8 @@ async def _reconcile(
     decision, view, router = await _decide(
         runtime, reader, owner, spec, status, body, now, generation
     )
-    decision, recorded = _notifications(runtime, owner, spec, status, decision, now)
+    problems_told = runtime.notifier.problems(key)
+    decision, recorded = _notifications(runtime, owner, spec, status, decision, now, problems_told)
     runtime.kube.begin_pass()  # fault injection (chaos suite) counts the writes of a pass
     if decision.consume_action:
         version = await asyncio.to_thread(
@@ -319,6 +320,7 @@ async def _reconcile(
         after = with_problems(decision.status, problems, generation, now)
         await _write_status(runtime, owner, _dump(decision.status), after, version)
     _post_events(body, decision, logger)
+    runtime.notifier.clear_problems(key, problems_told)  # posted as Events just now
     _send_notifications(runtime, owner, spec, status, decision, generation)
     telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok")
     outcome = Outcome(
@@ -399,6 +401,7 @@ def _notifications(
     status: ModelReleaseStatus,
     decision: Decision,
     now: datetime,
+    problems: list[str],
 ) -> tuple[Decision, list[DeliveryKey]]:
     """The outbox in the decided status (``core.notifications``): this pass's transitions
     added, what the sender settled taken out; and the settled deliveries that the status
@@ -409,7 +412,7 @@ def _notifications(
         status.pending_notifications,
         transitions(owner.uid, status, decision.status, now),
         runtime.notifier.settled(key),
-        runtime.notifier.problems(key),
+        problems,
         status.notified,
     )
     decision.status.pending_notifications = outbox.pending
@@ -432,7 +435,6 @@ def _send_notifications(
     """Hand what is pending to the sender (never waits), once status holds it; check the
     receivers' Secrets when the spec changed."""
     key = (owner.namespace, owner.name)
-    runtime.notifier.clear_problems(key)  # posted as Events by this pass
     runtime.notifier.enqueue(
         key, owner.name, decision.status.pending_notifications, spec.notifications
     )

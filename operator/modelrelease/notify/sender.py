@@ -222,8 +222,13 @@ class Notifier:
         """What the last check found wrong with the receivers (until :meth:`clear_problems`)."""
         return list(self._problems.get(key, []))
 
-    def clear_problems(self, key: Key) -> None:
-        self._problems.pop(key, None)
+    def clear_problems(self, key: Key, posted: list[str]) -> None:
+        """A pass posted these problems as Events (a check may have found new ones since)."""
+        left = [problem for problem in self._problems.get(key, []) if problem not in posted]
+        if left:
+            self._problems[key] = left
+        else:
+            self._problems.pop(key, None)
 
     def forget(self, key: Key) -> None:
         """The release is gone."""
