@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ class Receiver:
     # Per path, the statuses to answer with, in order; 200 once they run out.
     answers: dict[str, list[int]] = field(default_factory=dict)
     down: set[str] = field(default_factory=set)  # paths answering 503 until removed
+    slow: dict[str, float] = field(default_factory=dict)  # seconds a path takes to answer
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -56,6 +58,7 @@ def running_receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
+            time.sleep(state.slow.get(self.path, 0.0))
             with state.lock:
                 queue = state.answers.get(self.path) or []
                 status = queue.pop(0) if queue else 200

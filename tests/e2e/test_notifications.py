@@ -160,6 +160,8 @@ def test_a_promotion_and_a_rollback_are_told_once_through_operator_restarts(
 
     for request in receiver.delivered("/slack"):
         check_block_kit(request.json)
+    waiting = receiver.delivered("/slack")[2].json["blocks"][1]["text"]["text"]
+    assert f"kubectl modelrelease approve {RELEASE} -n {cluster.namespace}" in waiting
     for request in receiver.delivered("/teams"):
         check_teams_envelope(request.json)
     uid = cluster.release()["metadata"]["uid"]

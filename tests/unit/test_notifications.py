@@ -737,6 +737,26 @@ def test_a_full_queue_never_blocks_and_each_receiver_keeps_the_order(receiver: R
     assert len(receiver.delivered("/audit")) == 3
 
 
+def test_enqueue_never_waits_for_a_slow_receiver(receiver: Receiver) -> None:
+    spec, secrets = all_receivers(receiver)
+    receiver.slow = {path: 1.0 for path in ("/slack", "/teams", "/audit")}
+
+    async def go() -> float:
+        notifier = Notifier(secrets.get, policy=FAST)
+        notifier.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for n in range(20):
+            outbox = record(spec, [], [intent(NotificationType.STAGE_STARTED, n)], {})
+            notifier.enqueue(KEY_OF_RELEASE, "chat", outbox.pending, spec)
+        took = loop.time() - started
+        await settle(notifier, 3)  # the first of each lane, a second later
+        await notifier.close()
+        return took
+
+    assert run(go()) < 0.2
+
+
 def test_no_secret_value_in_reprs() -> None:
     found = Target("audit", webhook_type(), "Secret llm/audit", "https://h/s3cr3t", KEY)
     assert "s3cr3t" not in repr(found)
