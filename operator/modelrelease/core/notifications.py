@@ -151,7 +151,12 @@ def _challenger_started(
     revision = _challenger_of(new)
     if revision is None or revision == _challenger_of(old) or revision == new.undo_revision:
         return []  # an undo brings back a former champion: its end says it all
-    return [_intent(uid, old, new, NotificationType.CHALLENGER_STARTED, now)]
+    champion = new.champion.revision if new.champion else None
+    stage = new.current_stage.name if new.current_stage else None
+    message = f"revision {revision} is the challenger of revision {champion}" + (
+        f"; its first stage is {stage}" if stage else ""
+    )
+    return [_intent(uid, old, new, NotificationType.CHALLENGER_STARTED, now, message=message)]
 
 
 def _stage_started(
