@@ -201,6 +201,9 @@ def drifted(desired: Json, observed: Json) -> bool:
     """
     wanted = copy.deepcopy(desired)
     wanted.get("spec", {}).pop("replicas", None)
+    # The object's identity, not its content (a listed object need not repeat them).
+    wanted.pop("apiVersion", None)
+    wanted.pop("kind", None)
     return not _contains(observed, wanted)
 
 
