@@ -199,3 +199,12 @@ def test_an_object_listed_without_its_kind_has_not_drifted() -> None:
         assert not drifted(manifest, listed)
         edited = {**listed, "metadata": {**listed["metadata"], "labels": {}}}
         assert drifted(manifest, edited)
+
+
+def test_a_revision_that_reads_as_a_huge_number_is_compared_as_text() -> None:
+    # Revisions are hex: "83e1234567" also parses as 83 x 10^1234567, out of Decimal's range.
+    for revision in ("83e1234567", "1e99999999"):
+        manifest = service_manifest(_spec(), OWNER, "stable", revision)
+        assert not drifted(manifest, manifest)
+        other = service_manifest(_spec(), OWNER, "stable", "83e1234568")
+        assert drifted(manifest, other)
