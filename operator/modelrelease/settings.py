@@ -206,14 +206,29 @@ def use_kubeconfig(path: str) -> None:
     kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """kopf keeps no copy of a release's last handled spec.
+
+    kopf stores one (an annotation) after every spec change for its create and update
+    handlers, to diff against. The operator has none: passes read the spec itself, and
+    deletion is told by ``deletionTimestamp``. The copy was a write per spec change, and
+    it raced the pass's status write, whose resourceVersion precondition then failed
+    and made the pass write again.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def kopf_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     """Every kopf setting the operator relies on, written out rather than defaulted."""
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=FIELD_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=FIELD_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.enabled = True
     settings.posting.loggers = False  # only the operator's own Events, not every log line
     settings.posting.level = logging.INFO
