@@ -235,7 +235,11 @@ def kopf_settings(config: OperatorConfig) -> kopf.OperatorSettings:
     settings.posting.reporting_component = COMPONENT
     settings.posting.reporting_instance = socket.gethostname()
     settings.posting.event_name_prefix = "modelrelease-"
-    settings.queueing.worker_limit = config.worker_limit
+    # kopf's per-release workers only wake loops and start or stop them; the passes are
+    # bounded by the scheduler (``--worker-limit``). A limit here held each slot for
+    # kopf's idle timeout (5 s) after a release's last event: 20 slots let 4 releases
+    # a second through, and a restart with 100 releases waited 30 s for its loops.
+    settings.queueing.worker_limit = None
     settings.execution.max_workers = config.worker_limit
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330

@@ -47,3 +47,9 @@ def test_kopf_keeps_no_copy_of_the_spec_so_a_spec_change_costs_no_extra_write() 
     storage.store(body=body, patch=patch, essence=storage.build(body=body))
     assert not patch
     assert storage.fetch(body=body) is None
+
+
+def test_kopfs_event_workers_are_not_what_bounds_the_passes() -> None:
+    settings = kopf_settings(parse_args(["--worker-limit", "5"]))
+    assert settings.queueing.worker_limit is None  # the scheduler bounds passes
+    assert settings.execution.max_workers == 5
