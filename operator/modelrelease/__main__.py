@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         leader=leader,
     )
     handlers.register(registry, runtime)
+    scheduler = runtime.scheduler
+    telemetry.watch_queue(lambda: scheduler.waiting, lambda: scheduler.running)
     if config.metrics_port is not None:
         telemetry.serve(config.metrics_port)
     scope = "all namespaces" if config.all_namespaces else ", ".join(config.namespaces)
