@@ -177,7 +177,8 @@ API_REQUESTS = Counter(
     ["method", "code"],
 )
 LEADER = Gauge(
-    "modelrelease_leader", "1 while this replica holds the leader Lease and may act, else 0"
+    "modelrelease_leader",
+    "1 while this replica may act (holds the leader Lease, or runs without election), else 0",
 )
 WRITES = Counter(
     "modelrelease_api_writes_total", "Writes this replica sent to the API server (fenced ones not)"
