@@ -361,6 +361,8 @@ def record(
     RELEASES.counter(key, RECONCILES, result).inc()
     for counter in (ROLLBACKS, PROMOTIONS, INCONCLUSIVE):
         RELEASES.counter(key, counter)  # present at 0, so increase() sees the first one
+    for histogram in (TIME_TO_PROMOTE, TIME_TO_ROLLBACK):
+        histogram.labels(namespace)  # likewise (per namespace: they outlive a release)
     if decision is None:
         return
     if decision.routes is not None:
