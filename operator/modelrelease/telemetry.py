@@ -414,3 +414,9 @@ def observe_pass(seconds: float, result: str) -> None:
 def forget(namespace: str, release: str) -> None:
     """Every series of a deleted release goes."""
     RELEASES.forget((namespace, release))
+
+
+def forget_all() -> None:
+    """Every release's series go: this replica stopped leading, the leader reports them."""
+    for key in list(RELEASES.series):
+        RELEASES.forget(key)

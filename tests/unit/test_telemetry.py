@@ -286,3 +286,14 @@ def test_build_info_names_the_version() -> None:
         )
         == 1
     )
+
+
+def test_a_replica_that_stops_leading_drops_every_release_series() -> None:
+    world = settled()
+    record_passes(world, "one")
+    record_passes(settled(), "two")
+    assert names_of("one")
+    assert names_of("two")
+    telemetry.forget_all()
+    assert names_of("one") == set()
+    assert names_of("two") == set()
