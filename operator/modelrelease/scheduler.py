@@ -10,7 +10,8 @@ the first of:
 - the jittered slow resync (``resync``, minutes), a safety net for anything
   missed;
 - after a failed pass, its backoff (``backoff.py``) instead of all of these.
-At most ``worker_limit`` passes run at once (a semaphore around each pass).
+At most ``worker_limit`` passes run at once (a semaphore around each pass); the passes
+waiting for a slot and those running are counted for the operator's metrics.
 """
 
 from __future__ import annotations
