@@ -597,7 +597,7 @@ def report(all_figures: list[Figures]) -> str:
         ("in flight: operator CPU seconds per minute", lambda f: _cpu(f.usage.get("flight"))),
         ("tick lateness, SLO checks: p50 / p99 / max", lambda f: _spread(f.lateness.checks)),
         ("tick lateness, step ends: p50 / p99 / max", lambda f: _spread(f.lateness.steps)),
-        (f"machine load (1-min average, {os.cpu_count()} cores): first reconcile / restart / flight",
+        (f"machine load (1-min, {os.cpu_count()} cores): first reconcile / restart / flight",
          lambda f: " / ".join(f"{load:.1f}" for load in f.load)),
     ]  # fmt: skip
     lines = [
