@@ -31,8 +31,8 @@ class OperatorConfig:
     verbose: bool = False
     reconcile_interval: float = 2.0
     resync_interval: float = 300.0
-    kube_qps: float = 20.0
-    kube_burst: int = 40
+    kube_qps: float = 50.0
+    kube_burst: int = 100
     liveness_endpoint: str | None = DEFAULT_LIVENESS
     metrics_port: int | None = None
     worker_limit: int = 20
@@ -85,14 +85,14 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
     parser.add_argument(
         "--kube-qps",
         type=float,
-        default=20.0,
-        help="API requests per second the operator makes at most, on average (default 20)",
+        default=50.0,
+        help="API requests per second the operator makes at most, on average (default 50)",
     )
     parser.add_argument(
         "--kube-burst",
         type=int,
-        default=40,
-        help="API requests the operator may make at once above --kube-qps (default 40)",
+        default=100,
+        help="API requests the operator may make at once above --kube-qps (default 100)",
     )
     parser.add_argument(
         "--liveness",
