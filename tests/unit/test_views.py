@@ -23,6 +23,7 @@ from modelrelease.kube.views import (
     ViewReader,
     Views,
     by_release,
+    listed,
 )
 
 Json = dict[str, Any]
@@ -326,3 +327,16 @@ def test_a_route_write_conflict_makes_the_next_read_go_to_the_api_once(kube: Fak
     assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "5"  # type: ignore[index]
     assert kube.reads == ["HTTPRoute chat"]
     views.stop()
+
+
+def test_listed_items_carry_the_kind_and_api_version_a_watch_event_would() -> None:
+    page = {
+        "kind": "ServiceList",
+        "apiVersion": "v1",
+        "items": [{"metadata": {"name": "a"}}, {"kind": "Service", "metadata": {"name": "b"}}],
+    }
+    assert listed(page) == [
+        {"kind": "Service", "apiVersion": "v1", "metadata": {"name": "a"}},
+        {"kind": "Service", "metadata": {"name": "b"}},
+    ]
+    assert listed({"kind": "PodList", "apiVersion": "v1"}) == []
