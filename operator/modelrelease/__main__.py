@@ -12,7 +12,7 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from modelrelease import handlers, telemetry
+from modelrelease import handlers, readiness, telemetry
 from modelrelease.kube.client import KubeClient, new_api_client
 from modelrelease.kube.lease import KubeLeaseStore
 from modelrelease.kube.ratelimit import TokenBucket, throttle
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     kube = KubeClient(api_client, write_guard=_write_guard(leader))
     runtime = handlers.Runtime(
         kube=kube,
-        views=Views(kube),
+        views=Views(kube, config.namespaces),
         providers=ProviderCache(partial(new_provider, connections=config.worker_limit)),
         config=config,
         leader=leader,
@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     handlers.register(registry, runtime)
     if config.metrics_port is not None:
         telemetry.serve(config.metrics_port)
+    if config.readiness_endpoint is not None:
+        readiness.serve(config.readiness_endpoint, _unready(runtime))
     scope = "all namespaces" if config.all_namespaces else ", ".join(config.namespaces)
     logger.info(f"watching ModelReleases in {scope}")
     if leader is not None:
@@ -88,6 +90,18 @@ def _leader_elector(
         timeout=timing.renew_deadline / 2,
     )
     return LeaderElector(store, new_identity(), timing, on_started_leading=started_leading)
+
+
+def _unready(runtime: handlers.Runtime) -> Callable[[], list[str]]:
+    """What the replica still lacks to act: the views' streams not yet listed (none
+    before they start, which ``handlers.start`` does once kopf runs)."""
+
+    def unready() -> list[str]:
+        if not runtime.views.started():
+            return ["the views have not started"]
+        return runtime.views.unsynced()
+
+    return unready
 
 
 def _write_guard(leader: LeaderElector | None) -> Callable[[str], None]:
