@@ -1,0 +1,160 @@
+"""The chart grants exactly what the operator uses (kube/permissions.py), in both modes.
+
+Rendered with `helm template` (no cluster needed); the e2e suite (tests/e2e/test_rbac.py)
+then runs the operator under these roles and checks its audited requests.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from modelrelease.kube.permissions import PERMISSIONS, Scope
+
+from hack import chart_readme
+from tests.conftest import CACHE
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "modelrelease-operator"
+HELM = str(CACHE / "bin" / "helm")
+RELEASE_NAMESPACE = "ops"
+SERVICE_ACCOUNT = "t-modelrelease-operator"
+Triple = tuple[str, str, str]
+
+
+def render(*overrides: str) -> list[dict[str, Any]]:
+    args = [arg for override in overrides for arg in ("--set", override)]
+    result = subprocess.run(
+        [HELM, "template", "t", str(CHART), "-n", RELEASE_NAMESPACE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def granted_to_the_operator(documents: list[dict[str, Any]]) -> dict[str, set[Triple]]:
+    """(group, resource, verb) granted to the chart's ServiceAccount, by where: "*"
+    for cluster-wide (a ClusterRoleBinding), else the namespace of the RoleBinding."""
+    roles = {
+        (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d
+        for d in documents
+        if d["kind"] in ("ClusterRole", "Role")
+    }
+    grants: dict[str, set[Triple]] = {}
+    for binding in (d for d in documents if d["kind"] in ("ClusterRoleBinding", "RoleBinding")):
+        subjects = binding["subjects"]
+        assert subjects == [
+            {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": RELEASE_NAMESPACE}
+        ]
+        namespace = binding["metadata"].get("namespace")
+        ref = binding["roleRef"]
+        role = roles[(ref["kind"], namespace if ref["kind"] == "Role" else None, ref["name"])]
+        where = "*" if binding["kind"] == "ClusterRoleBinding" else namespace
+        for rule in role["rules"]:
+            grants.setdefault(where, set()).update(
+                (group, resource, verb)
+                for group in rule["apiGroups"]
+                for resource in rule["resources"]
+                for verb in rule["verbs"]
+            )
+    return grants
+
+
+def table(*scopes: Scope, off: tuple[str, ...] = ()) -> set[Triple]:
+    return {
+        (p.group, p.resource, verb)
+        for p in PERMISSIONS
+        if p.scope in scopes and p.option not in off
+        for verb in p.verbs
+    }
+
+
+OPTIONS_OFF = ("rbac.secrets", "rbac.gatewayAPI", "rbac.istio", "leaderElection.enabled")
+OFF_VALUES = (
+    "rbac.secrets=false",
+    "rbac.gatewayAPI=false",
+    "rbac.istio=false",
+    "leaderElection.enabled=false",
+    "replicaCount=1",
+)
+
+
+@pytest.mark.parametrize("off", [False, True], ids=["defaults", "options-off"])
+def test_cluster_wide_mode_grants_exactly_the_table(off: bool) -> None:
+    offs = OPTIONS_OFF if off else ()
+    grants = granted_to_the_operator(render(*(OFF_VALUES if off else ())))
+    assert grants.pop("*") == table(Scope.CLUSTER, Scope.WATCHED, off=offs)
+    assert grants.pop(RELEASE_NAMESPACE, set()) == table(Scope.OWN_NAMESPACE, off=offs)
+    assert grants == {}
+
+
+@pytest.mark.parametrize("off", [False, True], ids=["defaults", "options-off"])
+def test_namespaced_mode_grants_the_watched_rules_only_in_the_watched_namespaces(
+    off: bool,
+) -> None:
+    offs = OPTIONS_OFF if off else ()
+    grants = granted_to_the_operator(
+        render("watchNamespaces={team-a,team-b}", *(OFF_VALUES if off else ()))
+    )
+    assert grants.pop("*") == table(Scope.CLUSTER, off=offs)
+    for namespace in ("team-a", "team-b"):
+        assert grants.pop(namespace) == table(Scope.WATCHED, off=offs)
+    assert grants.pop(RELEASE_NAMESPACE, set()) == table(Scope.OWN_NAMESPACE, off=offs)
+    assert grants == {}
+
+
+def test_a_glob_needs_the_cluster_wide_rules_and_namespaces() -> None:
+    grants = granted_to_the_operator(render("watchNamespaces={team-*}"))
+    assert grants.pop("*") == table(Scope.CLUSTER, Scope.WATCHED, Scope.GLOBS)
+
+
+def test_a_namespace_watched_by_name_and_the_release_namespace_may_coincide() -> None:
+    grants = granted_to_the_operator(render(f"watchNamespaces={{{RELEASE_NAMESPACE}}}"))
+    assert grants[RELEASE_NAMESPACE] == table(Scope.WATCHED, Scope.OWN_NAMESPACE)
+
+
+def test_the_lease_rights_are_limited_to_its_name() -> None:
+    (role,) = [d for d in render() if d["kind"] == "Role"]
+    named = [rule for rule in role["rules"] if "resourceNames" in rule]
+    assert {verb for rule in named for verb in rule["verbs"]} == {"get", "update"}
+    assert all(rule["resourceNames"] == [SERVICE_ACCOUNT] for rule in named)
+
+
+def test_every_permission_says_why() -> None:
+    assert all(len(permission.why) > 20 for permission in PERMISSIONS)
+
+
+def test_aggregated_roles_let_namespace_users_manage_releases() -> None:
+    documents = render()
+    aggregated = {
+        label.removeprefix("rbac.authorization.k8s.io/aggregate-to-"): d
+        for d in documents
+        if d["kind"] == "ClusterRole"
+        for label in d["metadata"]["labels"]
+        if label.startswith("rbac.authorization.k8s.io/aggregate-to-")
+    }
+    assert set(aggregated) == {"admin", "edit", "view"}
+    for role in ("admin", "edit"):
+        (writable,) = [r for r in aggregated[role]["rules"] if "create" in r["verbs"]]
+        assert set(writable["resources"]) == {"modelreleases", "slotemplates"}
+    assert {verb for r in aggregated["view"]["rules"] for verb in r["verbs"]} == {
+        "get",
+        "list",
+        "watch",
+    }
+    assert not [d for d in render("rbac.aggregate=false") if "aggregate" in d["metadata"]["name"]]
+
+
+def test_the_chart_readme_is_generated_from_the_values() -> None:
+    assert chart_readme.main(["--check"]) == 0, "run `python -m hack.chart_readme --write`"
+
+
+def test_an_undescribed_value_is_refused() -> None:
+    with pytest.raises(ValueError, match="undocumented"):
+        chart_readme.rows("# -- described\na: 1\nundocumented: 2\n")
