@@ -20,10 +20,11 @@
 - apiGroups: [modelrelease.dev]
   resources: [clusterslotemplates]
   verbs: [list, watch]
-# Which Gateway API and Istio versions are installed (mirror percent, served version).
+# get: which Gateway API and Istio versions are installed (mirror percent, served
+# version); list and watch: kopf notices the ModelRelease CRD appear or change.
 - apiGroups: [apiextensions.k8s.io]
   resources: [customresourcedefinitions]
-  verbs: [get]
+  verbs: [get, list, watch]
 {{- end -}}
 
 {{- /* Rules in the watched namespaces (all of them, when cluster-wide). */ -}}

@@ -155,6 +155,14 @@ PERMISSIONS: tuple[Permission, ...] = (
         "version Istio serves.",
     ),
     Permission(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        _verbs("list", "watch"),
+        Scope.CLUSTER,
+        "kopf watches the CRDs to notice when the ModelRelease CRD appears, changes or "
+        "goes (its resource scanning), so an operator started before its CRDs still serves.",
+    ),
+    Permission(
         "gateway.networking.k8s.io",
         "httproutes",
         _verbs("list", "watch"),
