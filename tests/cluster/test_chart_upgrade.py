@@ -34,7 +34,7 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def _helm(kubeconfig: str, *args: str) -> subprocess.CompletedProcess[str]:
-    values = [arg for value in VALUES for arg in ("--set", value)]
+    values = [] if args[0] == "uninstall" else [a for value in VALUES for a in ("--set", value)]
     return subprocess.run(
         [HELM, *args, *values, "--kubeconfig", kubeconfig],
         capture_output=True,
@@ -59,6 +59,7 @@ def _run_documented(script: str, kubeconfig: str, **env: str) -> None:
     }
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
+        cwd=ROOT,  # the block names the chart as charts/modelrelease-operator
         env=environment,
         capture_output=True,
         text=True,
@@ -156,18 +157,27 @@ def test_upgrade_from_0_1_0_updates_the_crds_and_uninstall_keeps_them(
     refused = _helm(kubeconfig, "upgrade", release, str(CHART), "-n", namespace)
     assert refused.returncode != 0
     assert "ownership" in refused.stderr or "imported" in refused.stderr, refused.stderr
-    adopt = _bash_block("meta.helm.sh/release-name")
-    loop = adopt[adopt.index("for crd in") : adopt.index("done") + len("done")]
-    _run_documented(loop, kubeconfig, RELEASE=release, NAMESPACE=namespace)
-
-    upgraded = _helm(kubeconfig, "upgrade", release, str(CHART), "-n", namespace)
-    assert upgraded.returncode == 0, upgraded.stderr
+    # The documented block, as it is, but for the first line (the user's names).
+    first, *rest = _bash_block("meta.helm.sh/release-name").splitlines()
+    assert first.startswith("RELEASE=")
+    _run_documented("\n".join(rest), kubeconfig, RELEASE=release, NAMESPACE=namespace)
+    listed = subprocess.run(
+        [HELM, "list", "-n", namespace, "-o", "json", "--kubeconfig", kubeconfig],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    version = yaml.safe_load((CHART / "Chart.yaml").read_text())["version"]
+    assert [(r["name"], r["status"], r["chart"]) for r in json.loads(listed.stdout)] == [
+        (release, "deployed", f"modelrelease-operator-{version}")
+    ]
     assert "Desired" in _columns(kubectl)
     crd = json.loads(kubectl("get", "crd", MODELRELEASES_CRD, "-o", "json").stdout)
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
     # From now on every upgrade carries the CRDs along.
-    following = _helm(kubeconfig, "upgrade", release, str(_next_chart(tmp_path)), "-n", namespace)
+    next_chart = str(_next_chart(tmp_path))
+    following = _helm(kubeconfig, "upgrade", release, next_chart, "-n", namespace)
     assert following.returncode == 0, following.stderr
     assert "Next" in _columns(kubectl)
 

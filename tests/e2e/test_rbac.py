@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,15 @@ from modelrelease.kube.permissions import PERMISSIONS, Scope
 from hack.bench import audit
 from tests.conftest import CACHE, LOCAL_STATE, ROOT
 from tests.e2e import test_canary
-from tests.e2e.conftest import RECONCILE_INTERVAL, Kubectl, Process, _delete_releases, _report
+from tests.e2e.conftest import (
+    RECONCILE_INTERVAL,
+    Kubectl,
+    Process,
+    _delete_releases,
+    _report,
+    free_port,
+)
+from tests.waiting import wait_for
 
 CHART = ROOT / "charts" / "modelrelease-operator"
 HELM = str(CACHE / "bin" / "helm")
@@ -134,6 +143,7 @@ def operator(
 ) -> Iterator[Process]:
     """The operator, as the chart would run it, under the chart's ServiceAccount only."""
     scope = ["--all-namespaces"] if chart_identity.mode == "cluster-wide" else ["-n", namespace]
+    ready_port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -144,7 +154,7 @@ def operator(
         "--liveness",
         "",
         "--readiness",
-        "",
+        f"http://127.0.0.1:{ready_port}/readyz",
         "--reconcile-interval",
         RECONCILE_INTERVAL,
         # The chart's leader election, so its Lease rights are exercised too.
@@ -159,11 +169,21 @@ def operator(
     }
     process = Process("operator", command, env, tmp_path / "operator.log")
     process.start()
+    # The chart's readiness probe: Ready once every watch has listed, under these roles.
+    wait_for(lambda: _ready(ready_port), 120, "the operator's readiness endpoint answering 200")
     yield process
     _delete_releases(process, kubectl, namespace)
     process.stop()
     _report(request, process)
     _check_audited_requests(chart_identity, namespace)
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
+            return int(response.status) == 200
+    except OSError:  # not listening yet, or 503 while the watches list
+        return False
 
 
 def _audited(user: str) -> list[audit.Request]:
