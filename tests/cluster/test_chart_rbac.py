@@ -14,7 +14,6 @@ import pytest
 import yaml
 from modelrelease.kube.permissions import PERMISSIONS, Scope
 
-from hack import chart_readme
 from tests.conftest import CACHE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,12 +148,3 @@ def test_aggregated_roles_let_namespace_users_manage_releases() -> None:
         "watch",
     }
     assert not [d for d in render("rbac.aggregate=false") if "aggregate" in d["metadata"]["name"]]
-
-
-def test_the_chart_readme_is_generated_from_the_values() -> None:
-    assert chart_readme.main(["--check"]) == 0, "run `python -m hack.chart_readme --write`"
-
-
-def test_an_undescribed_value_is_refused() -> None:
-    with pytest.raises(ValueError, match="undocumented"):
-        chart_readme.rows("# -- described\na: 1\nundocumented: 2\n")
