@@ -106,8 +106,8 @@ helm install modelrelease charts/modelrelease-operator \\
 - **CRDs** are templates (`installCRDs`), so `helm upgrade` updates them; they carry
   `helm.sh/resource-policy: keep`, so `helm uninstall` leaves them and your releases.
 - **Scope**: empty `watchNamespaces` gives one ClusterRole; names give a Role per
-  namespace and cluster-wide only Nodes and Pods (read, for the GPU view), the route
-  CRDs (read) and ClusterSLOTemplates (read). Every rule is listed, with its reason, in
+  namespace and cluster-wide only reads: Nodes and Pods (the GPU view), CRDs,
+  ClusterSLOTemplates and Namespaces. Every rule is listed, with its reason, in
   `operator/modelrelease/kube/permissions.py`, and tested against the chart both ways.
 - **Users**: `rbac.aggregate` adds ModelReleases and SLOTemplates to the built-in
   `admin`, `edit` and `view` roles.

@@ -101,7 +101,7 @@ def test_namespaced_mode_grants_the_watched_rules_only_in_the_watched_namespaces
     grants = granted_to_the_operator(
         render("watchNamespaces={team-a,team-b}", *(OFF_VALUES if off else ()))
     )
-    assert grants.pop("*") == table(Scope.CLUSTER, off=offs)
+    assert grants.pop("*") == table(Scope.CLUSTER, Scope.NAMESPACE_LIST, off=offs)
     for namespace in ("team-a", "team-b"):
         assert grants.pop(namespace) == table(Scope.WATCHED, off=offs)
     assert grants.pop(RELEASE_NAMESPACE, set()) == table(Scope.OWN_NAMESPACE, off=offs)
@@ -110,7 +110,7 @@ def test_namespaced_mode_grants_the_watched_rules_only_in_the_watched_namespaces
 
 def test_a_glob_needs_the_cluster_wide_rules_and_namespaces() -> None:
     grants = granted_to_the_operator(render("watchNamespaces={team-*}"))
-    assert grants.pop("*") == table(Scope.CLUSTER, Scope.WATCHED, Scope.GLOBS)
+    assert grants.pop("*") == table(Scope.CLUSTER, Scope.WATCHED, Scope.NAMESPACE_LIST)
 
 
 def test_a_namespace_watched_by_name_and_the_release_namespace_may_coincide() -> None:

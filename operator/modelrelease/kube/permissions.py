@@ -12,7 +12,8 @@ Scopes:
   view counts the GPUs of every Pod, whatever namespace it runs in);
 - ``WATCHED``: in each watched namespace (all of them when cluster-wide);
 - ``OWN_NAMESPACE``: the operator's own namespace (the leader Lease);
-- ``GLOBS``: only when a watched namespace is a glob such as ``team-*``.
+- ``NAMESPACE_LIST``: only when the operator watches some namespaces (names or
+  globs), not all.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Scope(StrEnum):
     CLUSTER = "cluster"
     WATCHED = "watched"
     OWN_NAMESPACE = "own-namespace"
-    GLOBS = "globs"
+    NAMESPACE_LIST = "namespace-list"
 
 
 @dataclass(frozen=True)
@@ -208,8 +209,11 @@ PERMISSIONS: tuple[Permission, ...] = (
         "",
         "namespaces",
         _verbs("list", "watch"),
-        Scope.GLOBS,
-        "kopf resolves namespace globs such as team-* by watching the namespaces.",
+        Scope.NAMESPACE_LIST,
+        "kopf lists and watches the Namespaces when it serves some, not all: to resolve "
+        "globs such as team-*, and to see named ones come and go. Refused, kopf retries "
+        "the list for about a minute before it takes the names as they are, so the "
+        "operator would start that much later.",
     ),
 )
 
