@@ -21,7 +21,7 @@ FIELD_PREFIX = GROUP
 COMPONENT = "modelrelease-operator"
 LOG_FORMATS = ("plain", "full", "json")
 DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
-DEFAULT_READINESS = "http://0.0.0.0:8081/readyz"
+READINESS_EXAMPLE = "http://0.0.0.0:8081/readyz"
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class OperatorConfig:
     kube_qps: float = 20.0
     kube_burst: int = 40
     liveness_endpoint: str | None = DEFAULT_LIVENESS
-    readiness_endpoint: str | None = DEFAULT_READINESS
+    readiness_endpoint: str | None = None
     metrics_port: int | None = None
     worker_limit: int = 20
     leader_elect: bool = False
@@ -104,11 +104,11 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
     )
     parser.add_argument(
         "--readiness",
-        default=DEFAULT_READINESS,
+        default="",
         metavar="URL",
-        help="readiness endpoint to serve: 200 once every watch has listed, so a new "
-        f"replica is Ready only when it could take over (default {DEFAULT_READINESS}; "
-        "'' to disable)",
+        help="readiness endpoint to serve, e.g. "
+        f"{READINESS_EXAMPLE}: 200 once every watch has listed, so a new replica is "
+        "Ready only when it could take over (default: none; the chart sets it)",
     )
     parser.add_argument(
         "--metrics-port", type=int, default=None, help="serve operator metrics on this port"

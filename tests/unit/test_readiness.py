@@ -44,3 +44,13 @@ def test_ready_only_once_nothing_is_missing() -> None:
 def test_an_endpoint_without_http_or_a_port_is_refused(endpoint: str) -> None:
     with pytest.raises(ValueError, match="expected http://HOST:PORT/PATH"):
         readiness.address(endpoint)
+
+
+def test_readiness_is_served_only_when_asked_for() -> None:
+    # Off by default: operators run side by side (tests, a workstation) must not
+    # contend for one port; the chart passes --readiness.
+    from modelrelease.settings import parse_args
+
+    assert parse_args([]).readiness_endpoint is None
+    endpoint = "http://0.0.0.0:8081/readyz"
+    assert parse_args(["--readiness", endpoint]).readiness_endpoint == endpoint
