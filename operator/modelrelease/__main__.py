@@ -47,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if config.leader_elect:
         # A new leader runs a pass of every release at once, not at its next due time.
         leader = _leader_elector(config, api_client, lambda: runtime.scheduler.wake_all())
+    if leader is None:
+        telemetry.LEADER.set(1)  # no election: this replica always acts
     kube = KubeClient(api_client, write_guard=_write_guard(leader))
     runtime = handlers.Runtime(
         kube=kube,
@@ -56,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         leader=leader,
     )
     handlers.register(registry, runtime)
+    scheduler = runtime.scheduler
+    telemetry.watch_queue(lambda: scheduler.waiting, lambda: scheduler.running)
     if config.metrics_port is not None:
         telemetry.serve(config.metrics_port)
     if config.readiness_endpoint is not None:

@@ -239,18 +239,22 @@ async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> Outcom
         failed, outcome = await _reconcile(runtime, owner, body, logger)
     except WriteConflictError as error:
         logger.debug(f"the release changed while this pass ran, reading it again: {error}")
+        telemetry.observe_pass(time.monotonic() - now, "conflict")
         return Outcome(in_flight=True)
     except KubeError as error:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.warning(f"reconcile failed, retrying in {delay:.0f}s: {error}")
         telemetry.record(owner.namespace, owner.name, None, "error")
+        telemetry.observe_pass(time.monotonic() - now, "error")
         return Outcome(retry_in=delay)
     except Exception as error:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.exception(f"unexpected error in the reconcile pass, retrying in {delay:.0f}s")
         await _report_unexpected(runtime, owner, body, error, delay, logger)
         telemetry.record(owner.namespace, owner.name, None, "error")
+        telemetry.observe_pass(time.monotonic() - now, "error")
         return Outcome(retry_in=delay)
+    telemetry.observe_pass(time.monotonic() - now, "error" if failed else "ok")
     if failed:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.warning(f"some writes failed, retrying in {delay:.0f}s")
@@ -288,6 +292,7 @@ async def _reconcile(
     except ValidationError as error:
         decision = plan_invalid_spec(status, _validation_message(error, "spec"), generation, now)
         await _write_status(runtime, owner, raw_status, decision.status, version)
+        telemetry.record(owner.namespace, owner.name, decision, "ok")
         return False, Outcome()  # the next edit of the spec wakes it
     reader = ViewReader(runtime.views, runtime.kube)
     decision, view, router = await _decide(
@@ -309,7 +314,7 @@ async def _reconcile(
         after = with_problems(decision.status, problems, generation, now)
         await _write_status(runtime, owner, _dump(decision.status), after, version)
     _post_events(body, decision, logger)
-    telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok")
+    telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok", spec)
     outcome = Outcome(
         requeue_after=decision.requeue_after,
         in_flight=_in_flight(owner, spec, decision.status, now),

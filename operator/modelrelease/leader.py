@@ -303,6 +303,7 @@ class LeaderElector:
         elif not leading and self._leading.is_set():
             self._leading.clear()
             telemetry.LEADER.set(0)
+            telemetry.forget_all()  # the next leader reports the releases; no stale copies
             if self._stopped:
                 log.info("stopped leading: shutting down (no pass runs from here on)")
             else:

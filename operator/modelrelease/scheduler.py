@@ -10,15 +10,17 @@ the first of:
 - the jittered slow resync (``resync``, minutes), a safety net for anything
   missed;
 - after a failed pass, its backoff (``backoff.py``) instead of all of these.
-At most ``worker_limit`` passes run at once (a semaphore around each pass).
+At most ``worker_limit`` passes run at once (a semaphore around each pass); the passes
+waiting for a slot and those running are counted for the operator's metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from modelrelease.api.constants import ConditionType, Reason, TemplateKind
@@ -150,6 +152,7 @@ class Scheduler:
         self._busy_interval = busy_interval
         self._resync = resync
         self.running = 0  # passes running now (a gauge for tests and telemetry)
+        self.waiting = 0  # passes due but waiting for a slot (the queue's depth)
 
     def wake(self, key: Key) -> None:
         trigger = self._triggers.get(key)
@@ -165,6 +168,21 @@ class Scheduler:
         for key in self.routing.releases(change):
             self.wake(key)
 
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the ``worker_limit`` slots; ``waiting`` counts the passes queued for one."""
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._slots.release()
+
     async def serve(
         self,
         key: Key,
@@ -176,13 +194,9 @@ class Scheduler:
         trigger = self._triggers[key] = asyncio.Event()
         try:
             while not is_stopped():
-                async with self._slots:
+                async with self._slot():
                     trigger.clear()  # what changes from here on is seen by the next pass
-                    self.running += 1
-                    try:
-                        outcome = await run_pass()
-                    finally:
-                        self.running -= 1
+                    outcome = await run_pass()
                 if outcome.interests is not None:
                     self.routing.remember(key, outcome.interests)
                 wait = next_wait(outcome, self._busy_interval, self._resync, random.random())

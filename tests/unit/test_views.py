@@ -23,6 +23,7 @@ from modelrelease.kube.views import (
     ViewReader,
     Views,
     by_release,
+    listed,
 )
 
 Json = dict[str, Any]
@@ -392,3 +393,16 @@ def test_a_namespace_list_leaves_the_other_namespaces_objects() -> None:
     changes = store.replace([], namespace="a")
     assert [before["metadata"]["name"] for before, _ in changes if before] == ["x"]
     assert store.get(("b", "y")) is not None
+
+
+def test_listed_items_carry_the_kind_and_api_version_a_watch_event_would() -> None:
+    page = {
+        "kind": "ServiceList",
+        "apiVersion": "v1",
+        "items": [{"metadata": {"name": "a"}}, {"kind": "Service", "metadata": {"name": "b"}}],
+    }
+    assert listed(page) == [
+        {"kind": "Service", "apiVersion": "v1", "metadata": {"name": "a"}},
+        {"kind": "Service", "metadata": {"name": "b"}},
+    ]
+    assert listed({"kind": "PodList", "apiVersion": "v1"}) == []

@@ -121,6 +121,19 @@ def _newer(after: Json, before: Json) -> bool:
         return new != old
 
 
+def listed(page: Json) -> list[Json]:
+    """A list page's items, each with the ``kind`` and ``apiVersion`` a watch event's
+    object has (a list names them once, for the list): an object in a view looks the
+    same whether it came from a list, a watch or the operator's own write."""
+    kind = str(page.get("kind") or "").removesuffix("List")
+    api_version = page.get("apiVersion")
+    items: list[Json] = page.get("items") or []
+    return [
+        item if "kind" in item else {"kind": kind, "apiVersion": api_version, **item}
+        for item in items
+    ]
+
+
 def _trimmed(obj: Json) -> Json:
     """The object without managedFields, which no pass reads (a third of a Pod's size)."""
     meta = obj.get("metadata") or {}
@@ -465,10 +478,10 @@ class Views:
     def _list(self, stream: _Stream) -> str:
         items: list[Json] = []
         page = self._kube.list_page(stream.collection)
-        items.extend(page.get("items") or [])
+        items.extend(listed(page))
         while (page.get("metadata") or {}).get("continue"):
             page = self._kube.list_page(stream.collection, page["metadata"]["continue"])
-            items.extend(page.get("items") or [])
+            items.extend(listed(page))
         with self._lock:
             changes = self._replace(stream.collection.kind, items, stream.collection.namespace)
         stream.synced.set()
