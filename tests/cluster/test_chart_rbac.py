@@ -148,3 +148,69 @@ def test_aggregated_roles_let_namespace_users_manage_releases() -> None:
         "watch",
     }
     assert not [d for d in render("rbac.aggregate=false") if "aggregate" in d["metadata"]["name"]]
+
+
+def test_namespace_users_with_edit_or_view_get_releases_through_aggregation(
+    kubeconfig: str, kubectl: Any, namespace: str
+) -> None:
+    """The API server's aggregation controller folds the chart's roles into the
+    built-in edit and view roles: a RoleBinding to them is all a team needs."""
+    from tests.waiting import wait_for
+
+    release = f"agg-{namespace[-5:]}"
+    values = ["installCRDs=false", "sloTemplates=false", "replicaCount=0", "metrics.enabled=false"]
+    args = [arg for value in values for arg in ("--set", value)]
+    helm = [HELM, "--kubeconfig", kubeconfig]
+    installed = subprocess.run(
+        [*helm, "install", release, str(CHART), "-n", namespace, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    try:
+        kubectl(
+            "create",
+            "rolebinding",
+            "alice-edit",
+            "--clusterrole=edit",
+            "--user=alice",
+            "-n",
+            namespace,
+        )
+        kubectl(
+            "create", "rolebinding", "bob-view", "--clusterrole=view", "--user=bob", "-n", namespace
+        )
+
+        def can(user: str, verb: str, resource: str) -> bool:
+            resource, _, subresource = resource.partition("/")
+            extra = [f"--subresource={subresource}"] if subresource else []
+            answer = kubectl(
+                "auth",
+                "can-i",
+                verb,
+                f"{resource}.modelrelease.dev",
+                "-n",
+                namespace,
+                "--as",
+                user,
+                *extra,
+                check=False,
+            )
+            return answer.stdout.strip() == "yes"
+
+        wait_for(
+            lambda: can("alice", "create", "modelreleases"), 30, "edit users may create releases"
+        )
+        assert can("alice", "delete", "slotemplates")
+        assert not can("alice", "patch", "modelreleases/status")  # status is the operator's
+        wait_for(lambda: can("bob", "list", "modelreleases"), 30, "view users may list releases")
+        assert not can("bob", "create", "modelreleases")
+    finally:
+        subprocess.run(
+            [*helm, "uninstall", release, "-n", namespace],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
