@@ -16,7 +16,7 @@ from modelrelease import handlers, readiness, telemetry
 from modelrelease.kube.client import KubeClient, new_api_client
 from modelrelease.kube.lease import KubeLeaseStore
 from modelrelease.kube.ratelimit import TokenBucket, throttle
-from modelrelease.kube.views import STREAMS, Views
+from modelrelease.kube.views import Views, stream_count
 from modelrelease.leader import LeaderElector, new_identity
 from modelrelease.metrics.factory import ProviderCache, new_provider
 from modelrelease.settings import OperatorConfig, kopf_settings, log_format, parse_args
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
     registry = kopf.OperatorRegistry()
     # Connections for the passes' requests and for the views' long-lived watches.
-    api_client = new_api_client(connections=config.worker_limit + STREAMS)
+    api_client = new_api_client(connections=config.worker_limit + stream_count(config.namespaces))
     throttle(api_client, TokenBucket(config.kube_qps, config.kube_burst))
     leader = None
     if config.leader_elect:

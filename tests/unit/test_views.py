@@ -406,3 +406,10 @@ def test_listed_items_carry_the_kind_and_api_version_a_watch_event_would() -> No
         {"kind": "Service", "metadata": {"name": "b"}},
     ]
     assert listed({"kind": "PodList", "apiVersion": "v1"}) == []
+
+
+def test_the_connection_pool_holds_every_watch() -> None:
+    from modelrelease.kube.views import stream_count
+
+    assert stream_count() == stream_count(("team-*",)) == 8
+    assert stream_count(("a", "b")) == 3 + 5 * 2

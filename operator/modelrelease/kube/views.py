@@ -73,7 +73,22 @@ CLUSTER_SLO_TEMPLATES = Collection(
 HTTP_ROUTES = Collection("HTTPRoutes", gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL)
 VIRTUAL_SERVICES = "VirtualServices"  # its version is the one the installed CRD serves
 GPU = "GPU"  # the kind of a Change to the GPU view
-STREAMS = 8  # watches open at once, at most (one per kind above)
+CLUSTER_STREAMS = 3  # Pods, Nodes, ClusterSLOTemplates: always in all namespaces
+NAMESPACED_STREAMS = 5  # Deployments, Services, SLOTemplates, HTTPRoutes, VirtualServices
+
+
+def stream_count(namespaces: tuple[str, ...] = ()) -> int:
+    """Watches open at once, at most: a namespaced kind has one per served namespace
+    when they are named (see ``Views``), else one in all namespaces."""
+    return CLUSTER_STREAMS + NAMESPACED_STREAMS * len(exact_namespaces(namespaces) or ("",))
+
+
+def exact_namespaces(namespaces: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The namespaces to list namespaced kinds in, one by one; None: all namespaces
+    (none named, or a glob such as ``team-*`` among them)."""
+    if not namespaces or any(is_glob(namespace) for namespace in namespaces):
+        return None
+    return tuple(namespaces)
 
 
 @dataclass(frozen=True)
@@ -337,8 +352,7 @@ class Views:
         # Namespaced kinds are listed per namespace when the operator serves named
         # namespaces (namespaced RBAC grants nothing in all namespaces); with none, or
         # with a glob such as ``team-*``, in all namespaces.
-        exact = namespaces and not any(is_glob(namespace) for namespace in namespaces)
-        self._namespaces: tuple[str, ...] | None = tuple(namespaces) if exact else None
+        self._namespaces = exact_namespaces(namespaces)
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self.on_change: Callable[[Change], None] = lambda change: None
