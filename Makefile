@@ -61,7 +61,7 @@ unit: venv promtool ## fast pure tests (no cluster; promtool tests the alert rul
 	hack/pytest.sh tests/unit
 
 test-cluster: tools ## tests against the local control plane and Prometheus
-	hack/with-cluster.sh hack/pytest.sh tests/cluster tests/e2e
+	MODELRELEASE_AUDIT=1 hack/with-cluster.sh hack/pytest.sh tests/cluster tests/e2e
 
 test: lint verify-crds unit test-cluster ## everything the project checks (what CI runs)
 

@@ -21,6 +21,7 @@ FIELD_PREFIX = GROUP
 COMPONENT = "modelrelease-operator"
 LOG_FORMATS = ("plain", "full", "json")
 DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
+READINESS_EXAMPLE = "http://0.0.0.0:8081/readyz"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class OperatorConfig:
     kube_qps: float = 50.0
     kube_burst: int = 100
     liveness_endpoint: str | None = DEFAULT_LIVENESS
+    readiness_endpoint: str | None = None
     metrics_port: int | None = None
     worker_limit: int = 20
     leader_elect: bool = False
@@ -101,6 +103,14 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         help=f"liveness endpoint to serve (default {DEFAULT_LIVENESS}; '' to disable)",
     )
     parser.add_argument(
+        "--readiness",
+        default="",
+        metavar="URL",
+        help="readiness endpoint to serve, e.g. "
+        f"{READINESS_EXAMPLE}: 200 once every watch has listed, so a new replica is "
+        "Ready only when it could take over (default: none; the chart sets it)",
+    )
+    parser.add_argument(
         "--metrics-port", type=int, default=None, help="serve operator metrics on this port"
     )
     parser.add_argument(
@@ -135,6 +145,7 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         kube_qps=args.kube_qps,
         kube_burst=args.kube_burst,
         liveness_endpoint=args.liveness or None,
+        readiness_endpoint=args.readiness or None,
         metrics_port=args.metrics_port,
         worker_limit=args.worker_limit,
         leader_elect=args.leader_elect,

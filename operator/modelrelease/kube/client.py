@@ -61,13 +61,19 @@ class StoredSecret:
 
 @dataclass(frozen=True)
 class Collection:
-    """Objects of one kind in all namespaces, as ``kube.views`` lists and watches them."""
+    """Objects of one kind, as ``kube.views`` lists and watches them: in all
+    namespaces, or in one (``namespace``) when the operator may read only there."""
 
     kind: str  # for messages: "Pods", "HTTPRoutes"
     group: str  # "" for the core group
     version: str
     plural: str
     label_selector: str | None = None
+    namespace: str | None = None  # None: all namespaces (or a cluster-scoped kind)
+
+    def named(self) -> str:
+        """The stream's name in messages: ``Deployments`` or ``Deployments in team-a``."""
+        return self.kind if self.namespace is None else f"{self.kind} in {self.namespace}"
 
 
 class WatchExpiredError(KubeError):
@@ -178,7 +184,7 @@ class KubeClient:
         options: Json = {"limit": LIST_PAGE_SIZE}
         if continue_token:
             options["_continue"] = continue_token
-        with _translated(f"list {collection.kind}"):
+        with _translated(f"list {collection.named()}"):
             response = self._list_call(collection)(
                 **options, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
             )
@@ -187,7 +193,7 @@ class KubeClient:
     def watch(self, collection: Collection, resource_version: str) -> Iterator[Json]:
         """The watch events after ``resource_version`` (``type``, ``object``), bookmarks
         included, until the API server ends the request; WatchExpiredError on 410."""
-        with _translated(f"watch {collection.kind}"):
+        with _translated(f"watch {collection.named()}"):
             response = self._list_call(collection)(
                 watch=True,
                 resource_version=resource_version,
@@ -203,9 +209,9 @@ class KubeClient:
                 event: Json = json.loads(line)
                 failure = event.get("object") or {}
                 if event.get("type") == "ERROR" and failure.get("code") == HTTP_GONE:
-                    raise WatchExpiredError(f"watch {collection.kind}: {failure.get('message')}")
+                    raise WatchExpiredError(f"watch {collection.named()}: {failure.get('message')}")
                 if event.get("type") == "ERROR":
-                    raise KubeError(f"watch {collection.kind}: {failure.get('message')}")
+                    raise KubeError(f"watch {collection.named()}: {failure.get('message')}")
                 yield event
 
     def _list_call(self, collection: Collection) -> Callable[..., Any]:
@@ -213,6 +219,8 @@ class KubeClient:
         selector: Json = {}
         if collection.label_selector is not None:
             selector["label_selector"] = collection.label_selector
+        if collection.namespace is not None:
+            return self._namespaced_list_call(collection, selector)
         typed: dict[tuple[str, str], Callable[..., Any]] = {
             ("", "pods"): self._core.list_pod_for_all_namespaces,
             ("", "services"): self._core.list_service_for_all_namespaces,
@@ -226,6 +234,27 @@ class KubeClient:
             collection.plural,
         )
         return lambda **options: call(**selector, **options)
+
+    def _namespaced_list_call(self, collection: Collection, selector: Json) -> Callable[..., Any]:
+        """The list call of ``collection`` in its one namespace (namespaced RBAC: a Role
+        grants list and watch there, not in all namespaces)."""
+        namespace = str(collection.namespace)
+        typed: dict[tuple[str, str], Callable[..., Any]] = {
+            ("", "pods"): self._core.list_namespaced_pod,
+            ("", "services"): self._core.list_namespaced_service,
+            ("apps", "deployments"): self._apps.list_namespaced_deployment,
+        }
+        known = typed.get((collection.group, collection.plural))
+        if known is not None:
+            return lambda **options: known(namespace, **selector, **options)
+        return partial(
+            self._custom.list_namespaced_custom_object,
+            collection.group,
+            collection.version,
+            namespace,
+            collection.plural,
+            **selector,
+        )
 
     # --- workloads ------------------------------------------------------------
 
