@@ -17,6 +17,8 @@ from modelrelease.routers.gatewayapi import (
     choose_rule,
     mirror_percent_in_crd,
 )
+from tests.unit import json_patch
+
 from modelrelease.routers.router import (
     MirrorUnsupportedError,
     RouteNotFoundError,
@@ -48,17 +50,22 @@ class MemoryStore:
         self.crd = _crd(crd_percent)
         self.writes = 0
         self.conflicts_to_raise = 0
+        self.patches: list[list[dict[str, Any]]] = []
 
     def get_http_route(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.route)
 
-    def replace_http_route(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def patch_http_route(
+        self, namespace: str, name: str, operations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         if self.conflicts_to_raise:
             self.conflicts_to_raise -= 1
             raise WriteConflictError("changed")
+        assert self.route is not None
+        self.patches.append(operations)
+        self.route = json_patch.apply(self.route, operations)
         self.writes += 1
-        self.route = copy.deepcopy(body)
-        return body
+        return copy.deepcopy(self.route)
 
     def get_http_route_crd(self) -> dict[str, Any] | None:
         return self.crd
