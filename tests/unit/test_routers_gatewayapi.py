@@ -17,14 +17,14 @@ from modelrelease.routers.gatewayapi import (
     choose_rule,
     mirror_percent_in_crd,
 )
-from tests.unit import json_patch
-
 from modelrelease.routers.router import (
     MirrorUnsupportedError,
     RouteNotFoundError,
     Routes,
     RuleNotFoundError,
 )
+
+from tests.unit import json_patch
 
 BACKENDS = Backends(stable_service="chat-stable", canary_service="chat-canary", port=8000)
 NS = "llm"

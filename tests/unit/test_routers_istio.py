@@ -24,8 +24,6 @@ from modelrelease.routers.istio import (
     choose_route,
     served_version,
 )
-from tests.unit import json_patch
-
 from modelrelease.routers.router import (
     MirrorUnsupportedError,
     RouteNotFoundError,
@@ -33,6 +31,8 @@ from modelrelease.routers.router import (
     Routes,
     RuleNotFoundError,
 )
+
+from tests.unit import json_patch
 
 NS = "llm"
 BACKENDS = Backends(stable_service="chat-stable", canary_service="chat-canary", port=8000)

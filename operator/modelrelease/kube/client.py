@@ -519,9 +519,13 @@ class KubeClient:
                 )
         except KubeError as error:
             cause = error.__cause__
-            if isinstance(cause, ApiException) and cause.status == HTTP_UNPROCESSABLE:
-                if _message(cause) == PATCH_NOT_APPLICABLE:
-                    raise WriteConflictError(f"{error} (changed since it was read)") from cause
+            not_applicable = (
+                isinstance(cause, ApiException)
+                and cause.status == HTTP_UNPROCESSABLE
+                and _message(cause) == PATCH_NOT_APPLICABLE
+            )
+            if not_applicable:
+                raise WriteConflictError(f"{error} (changed since it was read)") from cause
             raise
         patched = _json(response)
         self.written(patched)
