@@ -423,24 +423,187 @@ RuleSelector = Annotated[
 ]
 
 
-class GatewayAPIRouter(_SpecModel):
-    """Route through a Gateway API `HTTPRoute` in the release's namespace."""
+MAX_PARENT_REFS = 32
+MAX_HOSTNAMES = 16
+MAX_ROUTE_MATCHES = 8
+MAX_MATCH_VALUES = 16
+GATEWAY_DURATION_PATTERN = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"
+HOSTNAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MSG_ONE_GATEWAY_ROUTE = (
+    "set exactly one of httpRoute (an HTTPRoute you own) or ownedRoute (an HTTPRoute the "
+    "operator creates and owns)"
+)
+MSG_RULE_NEEDS_HTTP_ROUTE = (
+    "rule picks a rule of an existing HTTPRoute (httpRoute); an ownedRoute has one rule"
+)
 
-    http_route: ResourceName = Field(
+GatewayDuration = Annotated[str, Field(max_length=32, pattern=GATEWAY_DURATION_PATTERN)]
+"""A Gateway API duration (``10s``, ``1m30s``, ``500ms``), as ``HTTPRoute.spec.rules[].timeouts``
+takes it; unlike ``Duration`` it has no fractions and no ``us``/``ns`` units."""
+
+
+class ParentReference(_SpecModel):
+    """A Gateway (or Gateway listener) the route attaches to, as in `HTTPRoute.spec.parentRefs`."""
+
+    group: str | None = Field(
+        default=None,
+        max_length=RESOURCE_NAME_MAX_LENGTH,
+        description="API group of the parent; default `gateway.networking.k8s.io`.",
+    )
+    kind: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="Kind of the parent; default `Gateway`.",
+    )
+    namespace: DnsLabel | None = Field(
+        default=None,
+        description="Namespace of the parent; default the release's namespace.",
+    )
+    name: ResourceName = Field(description="Name of the parent (the Gateway).")
+    section_name: DnsLabel | None = Field(
+        default=None, description="A listener of the Gateway, by name."
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="A listener of the Gateway, by port."
+    )
+
+
+class PathMatch(_SpecModel):
+    """A path match, as in `HTTPRoute.spec.rules[].matches[].path`."""
+
+    type: Literal["Exact", "PathPrefix", "RegularExpression"] = Field(
+        default="PathPrefix", description="How `value` is matched."
+    )
+    value: str = Field(default="/", min_length=1, max_length=1024, description="The path.")
+
+
+class ValueMatch(_SpecModel):
+    """A header or query parameter match."""
+
+    type: Literal["Exact", "RegularExpression"] = Field(
+        default="Exact", description="How `value` is matched."
+    )
+    name: str = Field(min_length=1, max_length=256, description="Header or parameter name.")
+    value: str = Field(max_length=4096, description="The value to match.")
+
+
+class RouteMatch(_SpecModel):
+    """One way a request can match the route (all of its conditions must hold), as in
+    `HTTPRoute.spec.rules[].matches[]`."""
+
+    path: PathMatch | None = Field(default=None, description="Default: prefix `/`.")
+    headers: list[ValueMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Headers that must match."
+    )
+    query_params: list[ValueMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Query parameters that must match."
+    )
+    method: (
+        Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
+        | None
+    ) = Field(default=None, description="The HTTP method.")
+
+
+class RouteTimeouts(_SpecModel):
+    """Timeouts of the route's rule, as in `HTTPRoute.spec.rules[].timeouts` (Gateway API
+    v1.1+, standard channel)."""
+
+    request: GatewayDuration | None = Field(
+        default=None, description="The whole request, as the client sees it (`0s`: none)."
+    )
+    backend_request: GatewayDuration | None = Field(
+        default=None, description="One request from the gateway to a backend."
+    )
+
+
+class RouteMetadata(_SpecModel):
+    """Labels and annotations of the route the operator creates."""
+
+    labels: StringMap | None = Field(
+        default=None,
+        description=(
+            "Labels of the route. Do not put your GitOps tool's tracking label here "
+            "(`app.kubernetes.io/instance` for Argo CD): the route is not in Git, and Argo "
+            "CD would prune it."
+        ),
+    )
+    annotations: StringMap | None = Field(default=None, description="Annotations of the route.")
+
+
+class OwnedHTTPRoute(_SpecModel):
+    """An HTTPRoute the operator creates, owns and keeps as written here: named after the
+    release, in its namespace, with an ownerReference to it (deleted with it), and one rule
+    whose backends are `<release>-stable` and `<release>-canary`. Git (or `kubectl apply`)
+    then holds only the ModelRelease, and nothing else writes the route."""
+
+    parent_refs: list[ParentReference] = Field(
+        min_length=1,
+        max_length=MAX_PARENT_REFS,
+        description="The Gateways the route attaches to.",
+    )
+    hostnames: (
+        list[Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME_PATTERN)]] | None
+    ) = Field(
+        default=None,
+        max_length=MAX_HOSTNAMES,
+        description="Host names the route answers; default every host of the listener.",
+    )
+    matches: list[RouteMatch] | None = Field(
+        default=None,
+        max_length=MAX_ROUTE_MATCHES,
+        description="Requests the rule takes; default every request (path prefix `/`).",
+    )
+    timeouts: RouteTimeouts | None = Field(default=None, description="Timeouts of the rule.")
+    metadata: RouteMetadata | None = Field(
+        default=None, description="Labels and annotations of the route."
+    )
+
+
+class GatewayAPIRouter(_SpecModel):
+    """Route through a Gateway API `HTTPRoute` in the release's namespace: one you own
+    (`httpRoute`), or one the operator creates and owns (`ownedRoute`, recommended under
+    GitOps)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("has(self.httpRoute) != has(self.ownedRoute)", MSG_ONE_GATEWAY_ROUTE),
+            cel("!has(self.rule) || has(self.httpRoute)", MSG_RULE_NEEDS_HTTP_ROUTE),
+        )
+    )
+
+    http_route: ResourceName | None = Field(
+        default=None,
         description=(
             "Name of an existing HTTPRoute in the release's namespace. The operator manages "
             "only its own backends (`<release>-stable`, `<release>-canary`) and the mirror "
-            "filter in one rule; everything else in the route is preserved."
+            "filter in one rule; everything else in the route is preserved. Under Argo CD "
+            "this needs `ignoreDifferences` (see the README)."
+        ),
+    )
+    owned_route: OwnedHTTPRoute | None = Field(
+        default=None,
+        description=(
+            "Let the operator create and own the HTTPRoute `<release>` from this "
+            "description, so Git holds only the ModelRelease."
         ),
     )
     rule: RuleSelector | None = Field(
         default=None,
         description=(
-            "The rule to manage: a 0-based index or the rule's `name`. When omitted, the "
-            "rule whose backendRefs already name the `<release>-stable` Service, else the "
-            "first rule."
+            "With `httpRoute`: the rule to manage, a 0-based index or the rule's `name`. When "
+            "omitted, the rule whose backendRefs already name the `<release>-stable` Service, "
+            "else the first rule."
         ),
     )
+
+    @model_validator(mode="after")
+    def _one_route(self) -> Self:
+        if (self.http_route is None) == (self.owned_route is None):
+            raise ValueError(MSG_ONE_GATEWAY_ROUTE)
+        if self.rule is not None and self.http_route is None:
+            raise ValueError(MSG_RULE_NEEDS_HTTP_ROUTE)
+        return self
 
 
 class IstioRouter(_SpecModel):
@@ -1641,6 +1804,7 @@ __all__ = [
     "ModelReleaseStatus",
     "ModelSpec",
     "NoRouter",
+    "OwnedHTTPRoute",
     "PrometheusSpec",
     "RevisionStatus",
     "RollbackSpec",

@@ -94,12 +94,7 @@ class GatewayAPIRouter:
     def set_routes(self, stable_weight: int, canary_weight: int, mirror_percent: int) -> None:
         percent_field = mirror_percent not in (0, FULL) or None
         if percent_field and not self._supports_mirror_percent():
-            raise MirrorUnsupportedError(
-                f"mirroring {mirror_percent}% of requests needs the HTTPRoute CRD field "
-                "spec.rules[].filters[].requestMirror.percent, which the installed "
-                f"{CRD_NAME} does not have; install Gateway API v1.2 or newer (experimental "
-                "channel, or standard channel v1.3+), or use mirrorPercent 100"
-            )
+            raise MirrorUnsupportedError(mirror_percent_unsupported(mirror_percent))
         desired = Routes(stable_weight, canary_weight, mirror_percent)
         self._update(lambda rule: with_routes(rule, self._backends, desired))
 
@@ -222,6 +217,15 @@ def restored(rule: Json, backends: Backends) -> Json:
     new["backendRefs"] = refs
     _set_mirror(new, backends, 0)
     return new
+
+
+def mirror_percent_unsupported(percent: int) -> str:
+    return (
+        f"mirroring {percent}% of requests needs the HTTPRoute CRD field "
+        "spec.rules[].filters[].requestMirror.percent, which the installed "
+        f"{CRD_NAME} does not have; install Gateway API v1.2 or newer (experimental "
+        "channel, or standard channel v1.3+), or use mirrorPercent 100"
+    )
 
 
 def mirror_percent_in_crd(crd: Mapping[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from modelrelease.api.constants import Reason
 from modelrelease.core.observation import Problem
@@ -19,6 +19,7 @@ from modelrelease.core.routes import Routes
 from modelrelease.kube.errors import WriteConflictError
 
 __all__ = [
+    "ConvergingRouter",
     "MirrorUnsupportedError",
     "RouteNotFoundError",
     "Router",
@@ -62,6 +63,15 @@ class Router(Protocol):
 
     def finalize(self) -> None:
         """Give the route back: all traffic to stable, no canary backend, no mirror."""
+        ...
+
+
+@runtime_checkable
+class ConvergingRouter(Router, Protocol):
+    """A router that owns its route object and writes it back when someone changed it."""
+
+    def converge(self) -> None:
+        """Write the route back as built from the spec if it drifted; weights are kept."""
         ...
 
 
