@@ -19,7 +19,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SNIPPET = ROOT / "integrations/argocd/routes/application-existing-route.yaml"
+SNIPPETS = ROOT / "integrations/argocd/routes"
+SNIPPET = SNIPPETS / "application-existing-route.yaml"
+ISTIO_SNIPPET = SNIPPETS / "application-existing-virtualservice.yaml"
 JQ = shutil.which("jq")
 
 pytestmark = pytest.mark.skipif(JQ is None, reason="jq is not installed (apt-get install jq)")
@@ -56,10 +58,14 @@ def _mid_canary(rule: dict[str, Any]) -> dict[str, Any]:
     return live
 
 
-def _expressions() -> list[str]:
-    application = yaml.safe_load(SNIPPET.read_text())
+def _expressions(snippet: Path = SNIPPET) -> list[str]:
+    application = yaml.safe_load(snippet.read_text())
     (ignored,) = application["spec"]["ignoreDifferences"]
-    assert (ignored["group"], ignored["kind"]) == ("gateway.networking.k8s.io", "HTTPRoute")
+    obj_kind = (ignored["group"], ignored["kind"])
+    assert obj_kind in {
+        ("gateway.networking.k8s.io", "HTTPRoute"),
+        ("networking.istio.io", "VirtualService"),
+    }
     assert application["spec"]["syncPolicy"]["syncOptions"] == [
         "ServerSideApply=true",
         "RespectIgnoreDifferences=true",
@@ -68,10 +74,10 @@ def _expressions() -> list[str]:
     return expressions
 
 
-def _normalized(obj: dict[str, Any]) -> dict[str, Any]:
+def _normalized(obj: dict[str, Any], snippet: Path = SNIPPET) -> dict[str, Any]:
     assert JQ is not None
     document = json.dumps(obj)
-    for expression in _expressions():
+    for expression in _expressions(snippet):
         document = subprocess.run(
             [JQ, "-c", f"del({expression})"], input=document, capture_output=True, text=True,
             check=True,
@@ -139,3 +145,42 @@ def test_respect_ignore_differences_applies_the_whole_live_rules() -> None:
     applied = _apply_merge_patch(_normalized(changed_in_git), live_patch)
     assert applied["spec"]["rules"] == live["spec"]["rules"]
     assert applied["spec"]["parentRefs"] == git["spec"]["parentRefs"]
+
+
+# --- Istio ------------------------------------------------------------------------------
+
+ISTIO_ADMIN = {"name": "admin", "route": [{"destination": {"host": "admin"}}]}
+
+
+def _virtual_service(*http: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "chat", "namespace": "llm"},
+        "spec": {"hosts": ["chat.example.com"], "http": list(http)},
+    }
+
+
+@pytest.mark.parametrize("host", ["chat-stable", "chat-stable.llm.svc.cluster.local"])
+def test_istio_mid_canary_the_application_stays_synced_and_other_routes_are_compared(
+    host: str,
+) -> None:
+    git_route = {"name": "primary", "timeout": "60s", "route": [{"destination": {"host": host}}]}
+    live_route = {
+        **git_route,
+        "route": [
+            {"destination": {"host": host}, "weight": 80},
+            {"destination": {"host": host.replace("stable", "canary")}, "weight": 20},
+        ],
+        "mirror": {"host": host.replace("stable", "canary")},
+        "mirrorPercentage": {"value": 10},
+    }
+    git = _virtual_service(ISTIO_ADMIN, git_route)
+    live = _virtual_service(ISTIO_ADMIN, live_route)
+    assert _normalized(live, ISTIO_SNIPPET) == _normalized(git, ISTIO_SNIPPET)
+    edited = copy.deepcopy(live)
+    edited["spec"]["http"][1]["timeout"] = "5s"
+    assert _normalized(edited, ISTIO_SNIPPET) != _normalized(git, ISTIO_SNIPPET)
+    edited = copy.deepcopy(live)
+    edited["spec"]["http"][0]["route"][0]["destination"]["host"] = "admin-v2"
+    assert _normalized(edited, ISTIO_SNIPPET) != _normalized(git, ISTIO_SNIPPET)

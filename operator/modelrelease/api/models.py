@@ -528,7 +528,13 @@ class RouteMetadata(_SpecModel):
             "CD would prune it."
         ),
     )
-    annotations: StringMap | None = Field(default=None, description="Annotations of the route.")
+    annotations: StringMap | None = Field(
+        default=None,
+        description=(
+            "Annotations of the route. Not Argo CD's tracking annotation "
+            "(`argocd.argoproj.io/tracking-id`), for the same reason."
+        ),
+    )
 
 
 class OwnedHTTPRoute(_SpecModel):
