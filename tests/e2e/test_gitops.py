@@ -50,6 +50,7 @@ GIT_STABLE_WEIGHT = 1  # Git's rule names chat-stable with no weight: the API's 
 RESTORE_SECONDS = 1.0
 """How soon the operator must give back weights a sync reset (median; see the test)."""
 RESTORE_WORST_SECONDS = 3.0  # the slowest one, on a loaded machine
+CONVERGE_SECONDS = 15
 
 Manifests = Callable[[], list[dict[str, Any]]]
 
@@ -161,6 +162,19 @@ def test_owned_route_nothing_in_git_to_diff_so_weights_never_flap(
     assert (owner["kind"], owner["name"]) == ("ModelRelease", RELEASE)
     managers = {entry["manager"] for entry in _managed_fields(kubectl, cluster, "httproute")}
     assert managers == {"modelrelease-operator"}  # Argo CD never writes it: no diff, no sync
+
+    # An edit by someone else wakes the release (it watches its route) and is written back.
+    edit = {"spec": {"hostnames": ["elsewhere.example.com"]}}
+    kubectl(
+        "patch", "httproute", RELEASE, "-n", cluster.namespace, "--type=merge",
+        "-p", json.dumps(edit),
+    )  # fmt: skip
+    wait_for(
+        lambda: cluster.route()["spec"].get("hostnames") == ["chat.example.com"],
+        CONVERGE_SECONDS,
+        "the edited owned route written back",
+    )
+    assert cluster.weights() == (100, 0)
 
 
 def _managed_fields(kubectl: Kubectl, cluster: Cluster, kind: str) -> list[dict[str, Any]]:
