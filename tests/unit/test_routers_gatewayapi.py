@@ -116,6 +116,22 @@ def test_set_routes_changes_only_the_operator_backends() -> None:
     assert _router(store).get_routes() == Routes(75, 25, 0)
 
 
+def test_a_write_sends_only_the_managed_rules_backends_and_filters_after_a_test() -> None:
+    store = MemoryStore(_route(OTHER_RULE, _ours()))
+    _router(store).set_routes(75, 25, 40)
+    (patch,) = store.patches
+    assert patch[0] == {"op": "test", "path": "/spec/rules/1", "value": _ours()}
+    assert [(op["op"], op["path"]) for op in patch[1:]] == [
+        ("replace", "/spec/rules/1/backendRefs"),
+        ("add", "/spec/rules/1/filters"),
+    ]
+    _router(store).set_routes(100, 0, 0)
+    assert [(op["op"], op["path"]) for op in store.patches[-1][1:]] == [
+        ("replace", "/spec/rules/1/backendRefs"),
+        ("remove", "/spec/rules/1/filters"),
+    ]
+
+
 def test_set_routes_is_idempotent() -> None:
     store = MemoryStore(_route(_ours()))
     router = _router(store)
