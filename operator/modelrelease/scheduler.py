@@ -67,8 +67,10 @@ def interests_of(
         # An owned route is named after the release (``routers.gatewayapi_owned``).
         route = gateway_api.http_route if gateway_api.http_route is not None else release
         objects.add((HTTP_ROUTES.kind, namespace, route))
-    if spec.traffic.istio is not None:
-        objects.add((VIRTUAL_SERVICES, namespace, spec.traffic.istio.virtual_service))
+    istio = spec.traffic.istio
+    if istio is not None:
+        service = istio.virtual_service if istio.virtual_service is not None else release
+        objects.add((VIRTUAL_SERVICES, namespace, service))
     for kind, name in template_keys(spec.analysis):
         if kind is TemplateKind.SLO_TEMPLATE:
             objects.add((SLO_TEMPLATES.kind, namespace, name))

@@ -17,9 +17,9 @@ from modelrelease.kube.errors import WriteConflictError
 from modelrelease.routers.gatewayapi import Backends, GatewayAPIRouter, with_routes
 from modelrelease.routers.gatewayapi_owned import (
     OwnedGatewayAPIRouter,
-    needs_apply,
     owned_route_manifest,
 )
+from modelrelease.routers.owned import needs_apply
 from modelrelease.routers.router import RouteNotFoundError, RouterError, Routes, json_patch
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]

@@ -18,9 +18,9 @@ from modelrelease.routers.gatewayapi import Backends
 from modelrelease.routers.gatewayapi_owned import (
     NO_TRAFFIC,
     OwnedGatewayAPIRouter,
-    needs_apply,
     owned_route_manifest,
 )
+from modelrelease.routers.owned import needs_apply
 from modelrelease.routers.router import ConvergingRouter, RouterError, Routes
 
 OWNER = Owner(name="chat", namespace="llm", uid="uid-1")

@@ -612,21 +612,132 @@ class GatewayAPIRouter(_SpecModel):
         return self
 
 
-class IstioRouter(_SpecModel):
-    """Route through an Istio `VirtualService` in the release's namespace."""
+MSG_ONE_VIRTUAL_SERVICE = (
+    "set exactly one of virtualService (a VirtualService you own) or ownedVirtualService "
+    "(a VirtualService the operator creates and owns)"
+)
+MSG_ROUTE_NEEDS_VIRTUAL_SERVICE = (
+    "route picks an HTTP route of an existing VirtualService (virtualService); an "
+    "ownedVirtualService has one HTTP route"
+)
+MSG_ONE_STRING_MATCH = "set exactly one of exact, prefix or regex"
+ISTIO_DURATION_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,9})?s$"
 
-    virtual_service: ResourceName = Field(
-        description="Name of an existing VirtualService in the release's namespace.",
+
+class StringMatch(_SpecModel):
+    """How a string is matched, as in Istio's `StringMatch`: exactly one field."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "(has(self.exact) ? 1 : 0) + (has(self.prefix) ? 1 : 0) + "
+                "(has(self.regex) ? 1 : 0) == 1",
+                MSG_ONE_STRING_MATCH,
+            )
+        )
+    )
+
+    exact: str | None = Field(default=None, max_length=4096, description="The whole value.")
+    prefix: str | None = Field(default=None, max_length=4096, description="A prefix.")
+    regex: str | None = Field(default=None, max_length=4096, description="An RE2 expression.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
+            raise ValueError(MSG_ONE_STRING_MATCH)
+        return self
+
+
+class IstioRouteMatch(_SpecModel):
+    """One way a request can match (all of its conditions must hold), as in Istio's
+    `HTTPMatchRequest`."""
+
+    uri: StringMatch | None = Field(default=None, description="The request path.")
+    headers: dict[str, StringMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Headers that must match."
+    )
+    query_params: dict[str, StringMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Query parameters that must match."
+    )
+    method: StringMatch | None = Field(default=None, description="The HTTP method.")
+
+
+class OwnedVirtualService(_SpecModel):
+    """A VirtualService the operator creates, owns and keeps as written here: named after
+    the release, in its namespace, with an ownerReference to it, and one HTTP route whose
+    destinations are `<release>-stable` and `<release>-canary`."""
+
+    hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        min_length=1, max_length=MAX_HOSTNAMES, description="The hosts it routes."
+    )
+    gateways: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        default=None,
+        max_length=MAX_PARENT_REFS,
+        description=(
+            "Gateways (`<namespace>/<name>`) and `mesh` for sidecars; default: sidecars only."
+        ),
+    )
+    match: list[IstioRouteMatch] | None = Field(
+        default=None,
+        max_length=MAX_ROUTE_MATCHES,
+        description="Requests the route takes; default every request.",
+    )
+    timeout: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=ISTIO_DURATION_PATTERN,
+        description="Timeout of a request, in seconds as Istio takes it (`30s`, `1.5s`).",
+    )
+    metadata: RouteMetadata | None = Field(
+        default=None, description="Labels and annotations of the VirtualService."
+    )
+
+
+class IstioRouter(_SpecModel):
+    """Route through an Istio `VirtualService` in the release's namespace: one you own
+    (`virtualService`), or one the operator creates and owns (`ownedVirtualService`)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.virtualService) != has(self.ownedVirtualService)",
+                MSG_ONE_VIRTUAL_SERVICE,
+            ),
+            cel("!has(self.route) || has(self.virtualService)", MSG_ROUTE_NEEDS_VIRTUAL_SERVICE),
+        )
+    )
+
+    virtual_service: ResourceName | None = Field(
+        default=None,
+        description=(
+            "Name of an existing VirtualService in the release's namespace. Under Argo CD "
+            "this needs `ignoreDifferences` (see the README)."
+        ),
+    )
+    owned_virtual_service: OwnedVirtualService | None = Field(
+        default=None,
+        description=(
+            "Let the operator create and own the VirtualService `<release>` from this "
+            "description, so Git holds only the ModelRelease."
+        ),
     )
     route: str | None = Field(
         default=None,
         min_length=1,
         max_length=RESOURCE_NAME_MAX_LENGTH,
         description=(
-            "Name of the HTTP route (`spec.http[].name`) whose destinations the operator "
-            "manages. When omitted, the first HTTP route."
+            "With `virtualService`: name of the HTTP route (`spec.http[].name`) whose "
+            "destinations the operator manages. When omitted, the first HTTP route."
         ),
     )
+
+    @model_validator(mode="after")
+    def _one_virtual_service(self) -> Self:
+        if (self.virtual_service is None) == (self.owned_virtual_service is None):
+            raise ValueError(MSG_ONE_VIRTUAL_SERVICE)
+        if self.route is not None and self.virtual_service is None:
+            raise ValueError(MSG_ROUTE_NEEDS_VIRTUAL_SERVICE)
+        return self
 
 
 class NoRouter(_SpecModel):
@@ -1811,6 +1922,7 @@ __all__ = [
     "ModelSpec",
     "NoRouter",
     "OwnedHTTPRoute",
+    "OwnedVirtualService",
     "PrometheusSpec",
     "RevisionStatus",
     "RollbackSpec",

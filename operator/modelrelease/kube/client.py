@@ -440,14 +440,20 @@ class KubeClient:
         )
 
     def apply_http_route(self, manifest: Json) -> Json:
-        """Server-side apply of an HTTPRoute the operator owns, taking over fields others hold."""
+        """Server-side apply of an HTTPRoute the operator owns."""
+        resource = (gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL)
+        return self._apply_custom(resource, "HTTPRoute", manifest)
+
+    def _apply_custom(self, resource: tuple[str, str, str], kind: str, manifest: Json) -> Json:
+        """Server-side apply of an owned custom object, taking over fields others hold."""
+        group, version, plural = resource
         meta = manifest["metadata"]
-        with self._write(f"apply HTTPRoute {meta['namespace']}/{meta['name']}"):
+        with self._write(f"apply {kind} {meta['namespace']}/{meta['name']}"):
             response = self._custom.patch_namespaced_custom_object(
-                gatewayapi.GROUP,
-                gatewayapi.VERSION,
+                group,
+                version,
                 meta["namespace"],
-                gatewayapi.PLURAL,
+                plural,
                 meta["name"],
                 manifest,
                 field_manager=FIELD_MANAGER,
@@ -479,6 +485,10 @@ class KubeClient:
             istio.PLURAL,
             name,
         )
+
+    def apply_virtual_service(self, version: str, manifest: Json) -> Json:
+        """Server-side apply of a VirtualService the operator owns."""
+        return self._apply_custom((istio.GROUP, version, istio.PLURAL), "VirtualService", manifest)
 
     def patch_virtual_service(
         self, namespace: str, name: str, version: str, operations: list[Json]

@@ -596,6 +596,9 @@ class ViewReader:
             return self._kube.get_virtual_service(namespace, name, version)
         return self._views.get(store, (namespace, name))
 
+    def apply_virtual_service(self, version: str, manifest: Json) -> Json:
+        return self._kube.apply_virtual_service(version, manifest)
+
     def patch_virtual_service(
         self, namespace: str, name: str, version: str, operations: list[Json]
     ) -> Json:

@@ -9,7 +9,8 @@ from modelrelease.api.models import TrafficSpec
 from modelrelease.core.manifests import CANARY, STABLE, Owner, service_name
 from modelrelease.routers.gatewayapi import Backends, GatewayAPIRouter
 from modelrelease.routers.gatewayapi_owned import OwnedGatewayAPIRouter, OwnedHTTPRouteStore
-from modelrelease.routers.istio import IstioRouter, VirtualServiceStore
+from modelrelease.routers.istio import IstioRouter
+from modelrelease.routers.istio_owned import OwnedIstioRouter, OwnedVirtualServiceStore
 from modelrelease.routers.meshless import MeshlessRouter, ServiceStore
 from modelrelease.routers.router import Router, RouterError
 
@@ -18,7 +19,7 @@ class UnsupportedRouterError(RouterError):
     """The spec names a router this operator version does not implement."""
 
 
-class RouterStore(OwnedHTTPRouteStore, VirtualServiceStore, ServiceStore, Protocol):
+class RouterStore(OwnedHTTPRouteStore, OwnedVirtualServiceStore, ServiceStore, Protocol):
     """Everything any router needs from the API layer (``kube.KubeClient``)."""
 
 
@@ -57,8 +58,16 @@ def new_router(
             rule_name=rule if isinstance(rule, str) else None,
             rule_index=rule if isinstance(rule, int) else None,
         )
-    if traffic.istio is not None:
-        istio = traffic.istio
+    istio = traffic.istio
+    if istio is not None and istio.owned_virtual_service is not None:
+        if owner is None:
+            raise RouterError(
+                "istio.ownedVirtualService needs the ModelRelease's uid for the "
+                "VirtualService's ownerReference; this is an operator bug: pass owner= to "
+                "new_router"
+            )
+        return OwnedIstioRouter(store, owner, istio.owned_virtual_service, backends)
+    if istio is not None and istio.virtual_service is not None:
         return IstioRouter(store, namespace, istio.virtual_service, backends, istio.route)
     if traffic.none is not None:
         return MeshlessRouter(store, namespace, release, port, owner)

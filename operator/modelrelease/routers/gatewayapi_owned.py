@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from modelrelease.api.constants import LABEL_RELEASE
 from modelrelease.api.models import OwnedHTTPRoute, RouteMatch
-from modelrelease.core.manifests import ANNOTATION_MANIFEST_HASH, Owner, manifest_hash
+from modelrelease.core.manifests import Owner
 from modelrelease.core.routes import FULL
 from modelrelease.routers.gatewayapi import (
     GATEWAY_API,
@@ -34,10 +33,12 @@ from modelrelease.routers.gatewayapi import (
     mirror_percent_unsupported,
     routes_in_rule,
 )
+from modelrelease.routers.owned import needs_apply, owned_object, ownership_problem
 from modelrelease.routers.router import MirrorUnsupportedError, RouterError, Routes
 
 Json = dict[str, Any]
 
+KIND = "HTTPRoute"
 NO_TRAFFIC = Routes(0, 0, 0)
 """What a route that does not exist sends anywhere."""
 
@@ -103,7 +104,9 @@ class OwnedGatewayAPIRouter:
         return self._store.get_http_route(self._owner.namespace, self._owner.name)
 
     def _write(self, routes: Routes, current: Json | None) -> None:
-        problem = ownership_problem(current, self._owner)
+        problem = ownership_problem(
+            current, self._owner, KIND, "gatewayAPI.ownedRoute", "gatewayAPI.httpRoute"
+        )
         if problem is not None:
             raise RouterError(problem)
         desired = owned_route_manifest(self._owner, self._route, self._backends, routes)
@@ -124,27 +127,11 @@ def owned_route_manifest(
     owner: Owner, route: OwnedHTTPRoute, backends: Backends, routes: Routes
 ) -> Json:
     """The whole HTTPRoute ``<release>`` sending ``routes``, with every default spelled out."""
-    metadata = route.metadata
-    labels = {**((metadata.labels if metadata else None) or {}), LABEL_RELEASE: owner.name}
-    annotations = dict((metadata.annotations if metadata else None) or {})
     spec: Json = {"parentRefs": [_parent_ref(ref.model_dump()) for ref in route.parent_refs]}
     if route.hostnames:
         spec["hostnames"] = list(route.hostnames)
     spec["rules"] = [_rule(route, backends, routes)]
-    body: Json = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "HTTPRoute",
-        "metadata": {
-            "name": owner.name,
-            "namespace": owner.namespace,
-            "labels": labels,
-            "annotations": annotations,
-            "ownerReferences": [owner.reference()],
-        },
-        "spec": spec,
-    }
-    body["metadata"]["annotations"][ANNOTATION_MANIFEST_HASH] = manifest_hash(body)
-    return body
+    return owned_object(f"{GROUP}/{VERSION}", KIND, owner, route.metadata, spec)
 
 
 def _parent_ref(ref: Mapping[str, Any]) -> Json:
@@ -185,39 +172,3 @@ def _service_ref(service: str, port: int) -> Json:
 
 def _backend_ref(service: str, port: int, weight: int) -> Json:
     return {**_service_ref(service, port), "weight": weight}
-
-
-def needs_apply(current: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> bool:
-    """Whether the route must be written: missing, built differently, or edited by someone."""
-    if current is None:
-        return True
-    meta = current.get("metadata") or {}
-    wanted = desired["metadata"]
-    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
-    return bool(
-        current.get("spec") != desired["spec"]
-        or annotations.get(ANNOTATION_MANIFEST_HASH)
-        != wanted["annotations"][ANNOTATION_MANIFEST_HASH]
-        or any(labels.get(key) != value for key, value in wanted["labels"].items())
-        or any(annotations.get(key) != value for key, value in wanted["annotations"].items())
-        or not _owned_by(current, str(wanted["ownerReferences"][0]["uid"]))
-    )
-
-
-def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
-    references = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return any(reference.get("uid") == uid for reference in references)
-
-
-def ownership_problem(current: Mapping[str, Any] | None, owner: Owner) -> str | None:
-    """Why an existing HTTPRoute ``<release>`` must not be taken over, if it must not."""
-    if current is None or _owned_by(current, owner.uid):
-        return None
-    references = (current.get("metadata") or {}).get("ownerReferences") or []
-    holders = ", ".join(f"{ref.get('kind')} {ref.get('name')}" for ref in references)
-    return (
-        f"HTTPRoute {owner.namespace}/{owner.name} exists and is not owned by ModelRelease "
-        f"{owner.name} (owned by: {holders or 'nobody'}); gatewayAPI.ownedRoute creates the "
-        "route under the release's name: delete or rename that HTTPRoute, or name it in "
-        "gatewayAPI.httpRoute instead to let the operator weight it in place"
-    )
