@@ -37,6 +37,7 @@ from tests.e2e.conftest import (
     Process,
     RouteRecorder,
     Sample,
+    follow,
     http_route,
     model_release,
     wait_champion_version,
@@ -51,6 +52,7 @@ RESTORE_SECONDS = 1.0
 """How soon the operator must give back weights a sync reset (median; see the test)."""
 RESTORE_WORST_SECONDS = 3.0  # the slowest one, on a loaded machine
 CONVERGE_SECONDS = 15
+ISTIO_GROUP = "networking.istio.io"
 
 Manifests = Callable[[], list[dict[str, Any]]]
 
@@ -291,3 +293,63 @@ def _restore_times(samples: list[Sample]) -> list[float]:
             times.append(sample.time - reset_at)
             reset_at = None
     return times
+
+
+# --- Istio: the owned VirtualService -------------------------------------------------------
+
+
+def _owned_istio_release(version: str) -> dict[str, Any]:
+    release = model_release(version, steps=STEPS)
+    release["spec"]["traffic"] = {
+        "istio": {"ownedVirtualService": {"hosts": ["chat.example.com"], "timeout": "60s"}}
+    }
+    return release
+
+
+def test_owned_virtual_service_nothing_in_git_to_diff_so_weights_never_flap(
+    cluster: Cluster,
+    operator: Process,
+    kubectl: Kubectl,
+    syncs: list[GitOpsSync],
+) -> None:
+    git: dict[str, Any] = {"release": _owned_istio_release("1")}
+    sync = GitOpsSync(cluster, kubectl, lambda: [copy.deepcopy(git["release"])])
+    syncs.append(sync)
+    sync.sync()
+    wait_champion_version(cluster, "1", 90)
+    canary_weights: list[int] = []
+    stop = threading.Event()
+
+    def changed(service: dict[str, Any]) -> None:
+        route = (service["spec"].get("http") or [{}])[0]
+        weights = {
+            item["destination"]["host"]: int(item.get("weight") or 0)
+            for item in route.get("route") or []
+        }
+        weight = weights.get(f"{RELEASE}-canary", 0)
+        if not canary_weights or canary_weights[-1] != weight:
+            canary_weights.append(weight)
+
+    watcher = follow(cluster, (ISTIO_GROUP, "v1", "virtualservices", RELEASE), changed, stop)
+    wait_for(lambda: canary_weights, 30, "the owned VirtualService")
+    sync.start()
+    during = sync.applied
+    git["release"] = _owned_istio_release("2")
+    status = wait_champion_version(cluster, "2", 150)
+    wait_for(lambda: canary_weights[-1:] == [0], 15, "the VirtualService after promotion")
+    stop.set()
+    watcher.join(timeout=5)
+    sync.stop()
+
+    print(
+        f"\n{sync.applied - during} syncs applied during the release, {len(sync.refused)} refused"
+    )
+    assert sync.applied - during >= len(STEPS) + 1
+    assert canary_weights == PROMOTED
+    assert status["history"][-1]["outcome"] == "Promoted"
+    owner = cluster.custom.get_namespaced_custom_object(
+        ISTIO_GROUP, "v1", cluster.namespace, "virtualservices", RELEASE
+    )["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"]) == ("ModelRelease", RELEASE)
+    managers = {entry["manager"] for entry in _managed_fields(kubectl, cluster, "virtualservice")}
+    assert managers == {"modelrelease-operator"}
