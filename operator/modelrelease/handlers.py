@@ -331,7 +331,7 @@ async def _reconcile(
     outcome = Outcome(
         requeue_after=decision.requeue_after,
         in_flight=_in_flight(owner, spec, decision.status, now),
-        interests=interests_of(owner.namespace, spec, decision.status),
+        interests=interests_of(owner.namespace, owner.name, spec, decision.status),
     )
     return any(problem.reason is Reason.RECONCILE_ERROR for problem in problems), outcome
 

@@ -60,12 +60,19 @@ class Interests:
     gpus: bool = False  # waiting for GPUs to free up
 
 
-def interests_of(namespace: str, spec: ModelReleaseSpec, status: ModelReleaseStatus) -> Interests:
+def interests_of(
+    namespace: str, release: str, spec: ModelReleaseSpec, status: ModelReleaseStatus
+) -> Interests:
     objects: set[Watched] = set()
-    if spec.traffic.gateway_api is not None:
-        objects.add((HTTP_ROUTES.kind, namespace, spec.traffic.gateway_api.http_route))
-    if spec.traffic.istio is not None:
-        objects.add((VIRTUAL_SERVICES, namespace, spec.traffic.istio.virtual_service))
+    gateway_api = spec.traffic.gateway_api
+    if gateway_api is not None:
+        # An owned route is named after the release (``routers.gatewayapi_owned``).
+        route = gateway_api.http_route if gateway_api.http_route is not None else release
+        objects.add((HTTP_ROUTES.kind, namespace, route))
+    istio = spec.traffic.istio
+    if istio is not None:
+        service = istio.virtual_service if istio.virtual_service is not None else release
+        objects.add((VIRTUAL_SERVICES, namespace, service))
     for kind, name in template_keys(spec.analysis):
         if kind is TemplateKind.SLO_TEMPLATE:
             objects.add((SLO_TEMPLATES.kind, namespace, name))

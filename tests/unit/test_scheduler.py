@@ -59,7 +59,7 @@ def test_interests_are_the_route_and_the_templates_of_the_spec() -> None:
         },
     ]
     spec = type(spec).model_validate(raw)
-    interests = interests_of("ns", spec, ModelReleaseStatus())
+    interests = interests_of("ns", "chat", spec, ModelReleaseStatus())
     assert interests == Interests(
         frozenset(
             {
@@ -70,7 +70,7 @@ def test_interests_are_the_route_and_the_templates_of_the_spec() -> None:
         ),
         gpus=False,
     )
-    assert interests_of("ns", spec, insufficient_gpu()).gpus
+    assert interests_of("ns", "chat", spec, insufficient_gpu()).gpus
 
 
 @pytest.mark.parametrize(

@@ -241,7 +241,7 @@ class FakeKube:
         self.reads.append(f"HTTPRoute {name}")
         return obj(name, "from-api")
 
-    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
+    def patch_http_route(self, namespace: str, name: str, operations: list[Json]) -> Json:
         raise WriteConflictError("changed meanwhile")
 
 
@@ -322,7 +322,7 @@ def test_a_route_write_conflict_makes_the_next_read_go_to_the_api_once(kube: Fak
     reader = ViewReader(views, kube)  # type: ignore[arg-type]
     assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "5"  # type: ignore[index]
     with pytest.raises(WriteConflictError):
-        reader.replace_http_route("ns", "chat", obj("chat", "5"))
+        reader.patch_http_route("ns", "chat", [{"op": "test", "path": "/spec", "value": {}}])
     assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "from-api"  # type: ignore[index]
     assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "5"  # type: ignore[index]
     assert kube.reads == ["HTTPRoute chat"]

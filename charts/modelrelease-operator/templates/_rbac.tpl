@@ -60,11 +60,11 @@
 {{- if .Values.rbac.gatewayAPI }}
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, list, watch, update]
+  verbs: [get, list, watch, create, patch]
 {{- end }}
 {{- if .Values.rbac.istio }}
 - apiGroups: [networking.istio.io]
   resources: [virtualservices]
-  verbs: [get, list, watch, update]
+  verbs: [get, list, watch, create, patch]
 {{- end }}
 {{- end -}}

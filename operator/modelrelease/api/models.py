@@ -427,41 +427,321 @@ RuleSelector = Annotated[
 ]
 
 
-class GatewayAPIRouter(_SpecModel):
-    """Route through a Gateway API `HTTPRoute` in the release's namespace."""
+MAX_PARENT_REFS = 32
+MAX_HOSTNAMES = 16
+MAX_ROUTE_MATCHES = 8
+MAX_MATCH_VALUES = 16
+GATEWAY_DURATION_PATTERN = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"
+HOSTNAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MSG_ONE_GATEWAY_ROUTE = (
+    "set exactly one of httpRoute (an HTTPRoute you own) or ownedRoute (an HTTPRoute the "
+    "operator creates and owns)"
+)
+MSG_RULE_NEEDS_HTTP_ROUTE = (
+    "rule picks a rule of an existing HTTPRoute (httpRoute); an ownedRoute has one rule"
+)
 
-    http_route: ResourceName = Field(
+GatewayDuration = Annotated[str, Field(max_length=32, pattern=GATEWAY_DURATION_PATTERN)]
+"""A Gateway API duration (``10s``, ``1m30s``, ``500ms``), as ``HTTPRoute.spec.rules[].timeouts``
+takes it; unlike ``Duration`` it has no fractions and no ``us``/``ns`` units."""
+
+
+class ParentReference(_SpecModel):
+    """A Gateway (or Gateway listener) the route attaches to, as in `HTTPRoute.spec.parentRefs`."""
+
+    group: str | None = Field(
+        default=None,
+        max_length=RESOURCE_NAME_MAX_LENGTH,
+        description="API group of the parent; default `gateway.networking.k8s.io`.",
+    )
+    kind: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="Kind of the parent; default `Gateway`.",
+    )
+    namespace: DnsLabel | None = Field(
+        default=None,
+        description="Namespace of the parent; default the release's namespace.",
+    )
+    name: ResourceName = Field(description="Name of the parent (the Gateway).")
+    section_name: DnsLabel | None = Field(
+        default=None, description="A listener of the Gateway, by name."
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="A listener of the Gateway, by port."
+    )
+
+
+class PathMatch(_SpecModel):
+    """A path match, as in `HTTPRoute.spec.rules[].matches[].path`."""
+
+    type: Literal["Exact", "PathPrefix", "RegularExpression"] = Field(
+        default="PathPrefix", description="How `value` is matched."
+    )
+    value: str = Field(default="/", min_length=1, max_length=1024, description="The path.")
+
+
+class ValueMatch(_SpecModel):
+    """A header or query parameter match."""
+
+    type: Literal["Exact", "RegularExpression"] = Field(
+        default="Exact", description="How `value` is matched."
+    )
+    name: str = Field(min_length=1, max_length=256, description="Header or parameter name.")
+    value: str = Field(max_length=4096, description="The value to match.")
+
+
+class RouteMatch(_SpecModel):
+    """One way a request can match the route (all of its conditions must hold), as in
+    `HTTPRoute.spec.rules[].matches[]`."""
+
+    path: PathMatch | None = Field(default=None, description="Default: prefix `/`.")
+    headers: list[ValueMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Headers that must match."
+    )
+    query_params: list[ValueMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Query parameters that must match."
+    )
+    method: (
+        Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
+        | None
+    ) = Field(default=None, description="The HTTP method.")
+
+
+class RouteTimeouts(_SpecModel):
+    """Timeouts of the route's rule, as in `HTTPRoute.spec.rules[].timeouts` (Gateway API
+    v1.1+, standard channel)."""
+
+    request: GatewayDuration | None = Field(
+        default=None, description="The whole request, as the client sees it (`0s`: none)."
+    )
+    backend_request: GatewayDuration | None = Field(
+        default=None, description="One request from the gateway to a backend."
+    )
+
+
+class RouteMetadata(_SpecModel):
+    """Labels and annotations of the route the operator creates."""
+
+    labels: StringMap | None = Field(
+        default=None,
+        description=(
+            "Labels of the route. Do not put your GitOps tool's tracking label here "
+            "(`app.kubernetes.io/instance` for Argo CD): the route is not in Git, and Argo "
+            "CD would prune it."
+        ),
+    )
+    annotations: StringMap | None = Field(
+        default=None,
+        description=(
+            "Annotations of the route. Not Argo CD's tracking annotation "
+            "(`argocd.argoproj.io/tracking-id`), for the same reason."
+        ),
+    )
+
+
+class OwnedHTTPRoute(_SpecModel):
+    """An HTTPRoute the operator creates, owns and keeps as written here: named after the
+    release, in its namespace, with an ownerReference to it (deleted with it), and one rule
+    whose backends are `<release>-stable` and `<release>-canary`. Git (or `kubectl apply`)
+    then holds only the ModelRelease, and nothing else writes the route."""
+
+    parent_refs: list[ParentReference] = Field(
+        min_length=1,
+        max_length=MAX_PARENT_REFS,
+        description="The Gateways the route attaches to.",
+    )
+    hostnames: (
+        list[Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME_PATTERN)]] | None
+    ) = Field(
+        default=None,
+        max_length=MAX_HOSTNAMES,
+        description="Host names the route answers; default every host of the listener.",
+    )
+    matches: list[RouteMatch] | None = Field(
+        default=None,
+        max_length=MAX_ROUTE_MATCHES,
+        description="Requests the rule takes; default every request (path prefix `/`).",
+    )
+    timeouts: RouteTimeouts | None = Field(default=None, description="Timeouts of the rule.")
+    metadata: RouteMetadata | None = Field(
+        default=None, description="Labels and annotations of the route."
+    )
+
+
+class GatewayAPIRouter(_SpecModel):
+    """Route through a Gateway API `HTTPRoute` in the release's namespace: one you own
+    (`httpRoute`), or one the operator creates and owns (`ownedRoute`, recommended under
+    GitOps)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("has(self.httpRoute) != has(self.ownedRoute)", MSG_ONE_GATEWAY_ROUTE),
+            cel("!has(self.rule) || has(self.httpRoute)", MSG_RULE_NEEDS_HTTP_ROUTE),
+        )
+    )
+
+    http_route: ResourceName | None = Field(
+        default=None,
         description=(
             "Name of an existing HTTPRoute in the release's namespace. The operator manages "
             "only its own backends (`<release>-stable`, `<release>-canary`) and the mirror "
-            "filter in one rule; everything else in the route is preserved."
+            "filter in one rule; everything else in the route is preserved. Under Argo CD "
+            "this needs `ignoreDifferences` (see the README)."
+        ),
+    )
+    owned_route: OwnedHTTPRoute | None = Field(
+        default=None,
+        description=(
+            "Let the operator create and own the HTTPRoute `<release>` from this "
+            "description, so Git holds only the ModelRelease."
         ),
     )
     rule: RuleSelector | None = Field(
         default=None,
         description=(
-            "The rule to manage: a 0-based index or the rule's `name`. When omitted, the "
-            "rule whose backendRefs already name the `<release>-stable` Service, else the "
-            "first rule."
+            "With `httpRoute`: the rule to manage, a 0-based index or the rule's `name`. When "
+            "omitted, the rule whose backendRefs already name the `<release>-stable` Service, "
+            "else the first rule."
         ),
+    )
+
+    @model_validator(mode="after")
+    def _one_route(self) -> Self:
+        if (self.http_route is None) == (self.owned_route is None):
+            raise ValueError(MSG_ONE_GATEWAY_ROUTE)
+        if self.rule is not None and self.http_route is None:
+            raise ValueError(MSG_RULE_NEEDS_HTTP_ROUTE)
+        return self
+
+
+MSG_ONE_VIRTUAL_SERVICE = (
+    "set exactly one of virtualService (a VirtualService you own) or ownedVirtualService "
+    "(a VirtualService the operator creates and owns)"
+)
+MSG_ROUTE_NEEDS_VIRTUAL_SERVICE = (
+    "route picks an HTTP route of an existing VirtualService (virtualService); an "
+    "ownedVirtualService has one HTTP route"
+)
+MSG_ONE_STRING_MATCH = "set exactly one of exact, prefix or regex"
+ISTIO_DURATION_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,9})?s$"
+
+
+class StringMatch(_SpecModel):
+    """How a string is matched, as in Istio's `StringMatch`: exactly one field."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "(has(self.exact) ? 1 : 0) + (has(self.prefix) ? 1 : 0) + "
+                "(has(self.regex) ? 1 : 0) == 1",
+                MSG_ONE_STRING_MATCH,
+            )
+        )
+    )
+
+    exact: str | None = Field(default=None, max_length=4096, description="The whole value.")
+    prefix: str | None = Field(default=None, max_length=4096, description="A prefix.")
+    regex: str | None = Field(default=None, max_length=4096, description="An RE2 expression.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
+            raise ValueError(MSG_ONE_STRING_MATCH)
+        return self
+
+
+class IstioRouteMatch(_SpecModel):
+    """One way a request can match (all of its conditions must hold), as in Istio's
+    `HTTPMatchRequest`."""
+
+    uri: StringMatch | None = Field(default=None, description="The request path.")
+    headers: dict[str, StringMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Headers that must match."
+    )
+    query_params: dict[str, StringMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Query parameters that must match."
+    )
+    method: StringMatch | None = Field(default=None, description="The HTTP method.")
+
+
+class OwnedVirtualService(_SpecModel):
+    """A VirtualService the operator creates, owns and keeps as written here: named after
+    the release, in its namespace, with an ownerReference to it, and one HTTP route whose
+    destinations are `<release>-stable` and `<release>-canary`."""
+
+    hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        min_length=1, max_length=MAX_HOSTNAMES, description="The hosts it routes."
+    )
+    gateways: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        default=None,
+        max_length=MAX_PARENT_REFS,
+        description=(
+            "Gateways (`<namespace>/<name>`) and `mesh` for sidecars; default: sidecars only."
+        ),
+    )
+    match: list[IstioRouteMatch] | None = Field(
+        default=None,
+        max_length=MAX_ROUTE_MATCHES,
+        description="Requests the route takes; default every request.",
+    )
+    timeout: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=ISTIO_DURATION_PATTERN,
+        description="Timeout of a request, in seconds as Istio takes it (`30s`, `1.5s`).",
+    )
+    metadata: RouteMetadata | None = Field(
+        default=None, description="Labels and annotations of the VirtualService."
     )
 
 
 class IstioRouter(_SpecModel):
-    """Route through an Istio `VirtualService` in the release's namespace."""
+    """Route through an Istio `VirtualService` in the release's namespace: one you own
+    (`virtualService`), or one the operator creates and owns (`ownedVirtualService`)."""
 
-    virtual_service: ResourceName = Field(
-        description="Name of an existing VirtualService in the release's namespace.",
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.virtualService) != has(self.ownedVirtualService)",
+                MSG_ONE_VIRTUAL_SERVICE,
+            ),
+            cel("!has(self.route) || has(self.virtualService)", MSG_ROUTE_NEEDS_VIRTUAL_SERVICE),
+        )
+    )
+
+    virtual_service: ResourceName | None = Field(
+        default=None,
+        description=(
+            "Name of an existing VirtualService in the release's namespace. Under Argo CD "
+            "this needs `ignoreDifferences` (see the README)."
+        ),
+    )
+    owned_virtual_service: OwnedVirtualService | None = Field(
+        default=None,
+        description=(
+            "Let the operator create and own the VirtualService `<release>` from this "
+            "description, so Git holds only the ModelRelease."
+        ),
     )
     route: str | None = Field(
         default=None,
         min_length=1,
         max_length=RESOURCE_NAME_MAX_LENGTH,
         description=(
-            "Name of the HTTP route (`spec.http[].name`) whose destinations the operator "
-            "manages. When omitted, the first HTTP route."
+            "With `virtualService`: name of the HTTP route (`spec.http[].name`) whose "
+            "destinations the operator manages. When omitted, the first HTTP route."
         ),
     )
+
+    @model_validator(mode="after")
+    def _one_virtual_service(self) -> Self:
+        if (self.virtual_service is None) == (self.owned_virtual_service is None):
+            raise ValueError(MSG_ONE_VIRTUAL_SERVICE)
+        if self.route is not None and self.virtual_service is None:
+            raise ValueError(MSG_ROUTE_NEEDS_VIRTUAL_SERVICE)
+        return self
 
 
 class NoRouter(_SpecModel):
@@ -1803,6 +2083,8 @@ __all__ = [
     "NoRouter",
     "NotificationReceiver",
     "NotificationsSpec",
+    "OwnedHTTPRoute",
+    "OwnedVirtualService",
     "PendingNotification",
     "PrometheusSpec",
     "RevisionStatus",

@@ -38,11 +38,16 @@ Json = dict[str, Any]
 FIELD_MANAGER = "modelrelease-operator"
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 REQUEST_TIMEOUT_SECONDS = 15.0
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
 HTTP_CONFLICT = 409
 HTTP_GONE = 410
+HTTP_UNPROCESSABLE = 422
+PATCH_NOT_APPLICABLE = "the server rejected our request due to an error in our request"
+"""The API server's whole message when a JSON patch does not apply (a ``test`` failed,
+or a path is gone); schema errors say which field instead."""
 LIST_PAGE_SIZE = 500
 WATCH_SECONDS = 300
 """How long the API server keeps one watch request open (then it is reopened)."""
@@ -454,14 +459,41 @@ class KubeClient:
             name,
         )
 
-    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
-        return self._replace_custom(
-            f"replace HTTPRoute {namespace}/{name}",
+    def patch_http_route(self, namespace: str, name: str, operations: list[Json]) -> Json:
+        return self._json_patch_custom(
+            f"patch HTTPRoute {namespace}/{name}",
             (gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL),
             namespace,
             name,
-            body,
+            operations,
         )
+
+    def apply_http_route(self, manifest: Json) -> Json:
+        """Server-side apply of an HTTPRoute the operator owns."""
+        resource = (gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL)
+        return self._apply_custom(resource, "HTTPRoute", manifest)
+
+    def _apply_custom(self, resource: tuple[str, str, str], kind: str, manifest: Json) -> Json:
+        """Server-side apply of an owned custom object, taking over fields others hold."""
+        group, version, plural = resource
+        meta = manifest["metadata"]
+        with self._write(f"apply {kind} {meta['namespace']}/{meta['name']}"):
+            response = self._custom.patch_namespaced_custom_object(
+                group,
+                version,
+                meta["namespace"],
+                plural,
+                meta["name"],
+                manifest,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        applied = _json(response)
+        self.written(applied)
+        return applied
 
     def get_http_route_crd(self) -> Json | None:
         return self._get_or_none(
@@ -483,35 +515,60 @@ class KubeClient:
             name,
         )
 
-    def replace_virtual_service(self, namespace: str, name: str, version: str, body: Json) -> Json:
-        return self._replace_custom(
-            f"replace VirtualService {namespace}/{name}",
+    def apply_virtual_service(self, version: str, manifest: Json) -> Json:
+        """Server-side apply of a VirtualService the operator owns."""
+        return self._apply_custom((istio.GROUP, version, istio.PLURAL), "VirtualService", manifest)
+
+    def patch_virtual_service(
+        self, namespace: str, name: str, version: str, operations: list[Json]
+    ) -> Json:
+        return self._json_patch_custom(
+            f"patch VirtualService {namespace}/{name}",
             (istio.GROUP, version, istio.PLURAL),
             namespace,
             name,
-            body,
+            operations,
         )
 
-    def _replace_custom(
-        self, what: str, resource: tuple[str, str, str], namespace: str, name: str, body: Json
+    def _json_patch_custom(
+        self,
+        what: str,
+        resource: tuple[str, str, str],
+        namespace: str,
+        name: str,
+        operations: list[Json],
     ) -> Json:
-        """Replace a custom object (an update that fails on a stale resourceVersion)."""
+        """JSON-patch a custom object. A patch that does not apply (HTTP 422 without a
+        field error: its ``test`` failed because the part of the object it was computed
+        from changed) is a WriteConflictError, so it is retried from a fresh read."""
         group, version, plural = resource
-        with self._write(what):
-            response = self._custom.replace_namespaced_custom_object(
-                group,
-                version,
-                namespace,
-                plural,
-                name,
-                body,
-                field_manager=FIELD_MANAGER,
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+        try:
+            with self._write(what):
+                response = self._custom.patch_namespaced_custom_object(
+                    group,
+                    version,
+                    namespace,
+                    plural,
+                    name,
+                    operations,
+                    field_manager=FIELD_MANAGER,
+                    _content_type=JSON_PATCH,
+                    _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                )
+        except KubeError as error:
+            cause = error.__cause__
+            not_applicable = (
+                isinstance(cause, ApiException)
+                and cause.status == HTTP_UNPROCESSABLE
+                and _message(cause) == PATCH_NOT_APPLICABLE
             )
-        replaced = _json(response)
-        self.written(replaced)
-        return replaced
+            if not_applicable:
+                raise WriteConflictError(f"{error} (changed since it was read)") from cause
+            raise
+        patched = _json(response)
+        self.written(patched)
+        return patched
 
     def get_virtual_service_crd(self) -> Json | None:
         return self._get_or_none(

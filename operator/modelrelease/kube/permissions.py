@@ -174,10 +174,11 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "gateway.networking.k8s.io",
         "httproutes",
-        _verbs("get", "update"),
+        _verbs("get", "create", "patch"),
         Scope.WATCHED,
-        "Weights and mirror are written with the resourceVersion read; after a "
-        "conflict the route is read again from the API server.",
+        "An existing route: a JSON patch of the managed rule's backendRefs and filters, "
+        "tested against the rule as read; after a conflict the route is read again (get). "
+        "An owned route (gatewayAPI.ownedRoute): server-side apply, a create the first time.",
         option="rbac.gatewayAPI",
     ),
     Permission(
@@ -191,9 +192,11 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "networking.istio.io",
         "virtualservices",
-        _verbs("get", "update"),
+        _verbs("get", "create", "patch"),
         Scope.WATCHED,
-        "Weights and mirror written with the resourceVersion read; re-read after a conflict.",
+        "An existing VirtualService: a JSON patch of the managed route's destinations and "
+        "mirror, re-read after a conflict (get). An owned one (istio.ownedVirtualService): "
+        "server-side apply, a create the first time.",
         option="rbac.istio",
     ),
     Permission(

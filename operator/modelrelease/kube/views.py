@@ -622,12 +622,15 @@ class ViewReader:
             return self._kube.get_http_route(namespace, name)
         return self._views.get(store, (namespace, name))
 
-    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
+    def patch_http_route(self, namespace: str, name: str, operations: list[Json]) -> Json:
         try:
-            return self._kube.replace_http_route(namespace, name, body)
+            return self._kube.patch_http_route(namespace, name, operations)
         except WriteConflictError:
             self._stale.add(("HTTPRoute", namespace, name))
             raise
+
+    def apply_http_route(self, manifest: Json) -> Json:
+        return self._kube.apply_http_route(manifest)
 
     def get_http_route_crd(self) -> Json | None:
         return self._kube.get_http_route_crd()
@@ -639,9 +642,14 @@ class ViewReader:
             return self._kube.get_virtual_service(namespace, name, version)
         return self._views.get(store, (namespace, name))
 
-    def replace_virtual_service(self, namespace: str, name: str, version: str, body: Json) -> Json:
+    def apply_virtual_service(self, version: str, manifest: Json) -> Json:
+        return self._kube.apply_virtual_service(version, manifest)
+
+    def patch_virtual_service(
+        self, namespace: str, name: str, version: str, operations: list[Json]
+    ) -> Json:
         try:
-            return self._kube.replace_virtual_service(namespace, name, version, body)
+            return self._kube.patch_virtual_service(namespace, name, version, operations)
         except WriteConflictError:
             self._stale.add(("VirtualService", namespace, name))
             raise
