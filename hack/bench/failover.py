@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from prometheus_client.parser import text_string_to_metric_families
 
 from hack.bench.time_to_rollback import percentile
@@ -110,23 +110,37 @@ class Timeline:
             self._stop.wait(POLL_SECONDS)
 
     def _poll_route(self, routes: client.CustomObjectsApi, namespace: str) -> None:
+        """Every version of the route, from a watch resumed where it ended (a poll missed
+        the promotion's 100% when it lasted less than the poll's interval)."""
+        version: str | None = None
         while not self._stop.is_set():
+            resume = {"resource_version": version} if version else {}
             try:
-                route: dict[str, Any] = routes.get_namespaced_custom_object(  # type: ignore[assignment]
-                    "gateway.networking.k8s.io", "v1", namespace, "httproutes", NAME
-                )
-            except client.ApiException:
+                for event in watch.Watch().stream(  # type: ignore[no-untyped-call]
+                    routes.list_namespaced_custom_object,
+                    "gateway.networking.k8s.io", "v1", namespace, "httproutes",
+                    field_selector=f"metadata.name={NAME}", timeout_seconds=2, **resume,
+                ):  # fmt: skip
+                    route: dict[str, Any] = event["object"]
+                    version = route["metadata"].get("resourceVersion") or version
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._record_weight(route)
+                    if self._stop.is_set():
+                        return
+            except client.ApiException as error:
+                if error.status == 410:  # too old: list again
+                    version = None
                 self._stop.wait(0.25)
-                continue
-            weight = sum(
-                int(ref.get("weight", 1))
-                for rule in route["spec"]["rules"]
-                for ref in rule.get("backendRefs") or []
-                if ref["name"] == f"{NAME}-canary"
-            )
-            if not self.weights or self.weights[-1] != weight:
-                self.weights.append(weight)
-            self._stop.wait(0.25)
+
+    def _record_weight(self, route: dict[str, Any]) -> None:
+        weight = sum(
+            int(ref.get("weight", 1))
+            for rule in route["spec"]["rules"]
+            for ref in rule.get("backendRefs") or []
+            if ref["name"] == f"{NAME}-canary"
+        )
+        if not self.weights or self.weights[-1] != weight:
+            self.weights.append(weight)
 
     def first(self, name: str, metric: str, after: float, above: float) -> float | None:
         """When ``metric`` of ``name`` was first seen above ``above`` after ``after``."""
