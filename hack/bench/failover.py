@@ -121,12 +121,12 @@ class Timeline:
                     "gateway.networking.k8s.io", "v1", namespace, "httproutes",
                     field_selector=f"metadata.name={NAME}", timeout_seconds=2, **resume,
                 ):  # fmt: skip
+                    if self._stop.is_set():  # the run is over: its weights are final
+                        return
                     route: dict[str, Any] = event["object"]
                     version = route["metadata"].get("resourceVersion") or version
                     if event["type"] in ("ADDED", "MODIFIED"):
                         self._record_weight(route)
-                    if self._stop.is_set():
-                        return
             except client.ApiException as error:
                 if error.status == 410:  # too old: list again
                     version = None
@@ -221,7 +221,11 @@ class Bench:
         doubled = before[WRITES] > at_start or first_write < leads
         self.restart(leader)
         return Run(
-            leads - killed, first_pass - killed, first_write - killed, doubled, timeline.weights
+            leads - killed,
+            first_pass - killed,
+            first_write - killed,
+            doubled,
+            list(timeline.weights),
         )
 
     def restart(self, replica: Replica) -> None:
@@ -272,8 +276,8 @@ def release(namespace: str, version: str) -> Manifest:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="kills of the leader (default 10)")
-    parser.add_argument("--lease-duration", default="15s")
-    parser.add_argument("--renew-deadline", default="10s")
+    parser.add_argument("--lease-duration", default="12s")
+    parser.add_argument("--renew-deadline", default="8s")
     parser.add_argument("--retry-period", default="2s")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
