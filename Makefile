@@ -43,7 +43,7 @@ verify-crds: venv ## fail when the checked-in CRDs or docs differ from the model
 	$(PY) -m modelrelease.api.crdgen --check
 
 # --- checks ---------------------------------------------------------------
-.PHONY: lint lint-tools unit test-cluster test
+.PHONY: lint lint-tools promtool unit test-cluster test
 lint-tools: venv ## build actionlint (cached); ruff, mypy and hadolint come pinned in .venv
 	hack/tools.sh lint
 
@@ -54,11 +54,14 @@ lint: lint-tools ## ruff, mypy --strict, actionlint on .github/workflows, hadoli
 	$(MODELRELEASE_CACHE)/bin/actionlint
 	$(VENV)/bin/hadolint Dockerfile
 
-unit: venv ## fast pure tests (no cluster)
+promtool: ## fetch promtool (cached) for the alert rules' tests
+	hack/tools.sh promtool
+
+unit: venv promtool ## fast pure tests (no cluster; promtool tests the alert rules)
 	hack/pytest.sh tests/unit
 
 test-cluster: tools ## tests against the local control plane and Prometheus
-	hack/with-cluster.sh hack/pytest.sh tests/cluster tests/e2e
+	MODELRELEASE_AUDIT=1 hack/with-cluster.sh hack/pytest.sh tests/cluster tests/e2e
 
 test: lint verify-crds unit test-cluster ## everything the project checks (what CI runs)
 

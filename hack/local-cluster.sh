@@ -21,7 +21,8 @@
 #   MODELRELEASE_AUDIT=1      (off by default) the API server writes an audit log of the
 #                             operator's requests to $STATE/audit.log: JSON lines at Metadata
 #                             level (verb, user, resource, namespace, name, response code,
-#                             timestamps) for users in the group modelrelease:operators only,
+#                             timestamps) for users in the group modelrelease:operators and
+#                             ServiceAccounts of namespace modelrelease-rbac (the RBAC test) only,
 #                             rotated at AUDIT_MAXSIZE_MB (500) with AUDIT_MAXBACKUP (4) old
 #                             files kept (audit-<time>.log). Set at `up`; it sticks to the
 #                             cluster (a `restart kube-apiserver` keeps it).
@@ -58,6 +59,8 @@ AUDIT_POLICY="$STATE/audit-policy.yaml"
 AUDIT_MAXSIZE_MB="${AUDIT_MAXSIZE_MB:-500}"
 AUDIT_MAXBACKUP="${AUDIT_MAXBACKUP:-4}"
 OPERATORS_GROUP="modelrelease:operators"
+# The chart's ServiceAccounts that tests/e2e/test_rbac.py runs the operator as: audited too.
+RBAC_TEST_NAMESPACE="modelrelease-rbac"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok prometheus)
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
@@ -151,7 +154,7 @@ kind: Policy
 omitStages: [RequestReceived, ResponseStarted]
 rules:
   - level: Metadata
-    userGroups: ["$OPERATORS_GROUP"]
+    userGroups: ["$OPERATORS_GROUP", "system:serviceaccounts:$RBAC_TEST_NAMESPACE"]
   - level: None
 EOF
 }

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,6 +202,7 @@ class Scenario:
         faults: str = "",
         reconcile_interval: float | None = 1.0,
         kubeconfig: str = KUBECONFIG,
+        extra_args: Sequence[str] = (),
     ) -> None:
         """The operator for this namespace; `faults` sets its fault-injection mode; a
         `reconcile_interval` of None leaves the operator's default."""
@@ -211,7 +212,7 @@ class Scenario:
         self.start(
             "operator",
             [sys.executable, "-m", "modelrelease", "--namespace", self.namespace,
-             "--liveness", "", *interval],
+             "--liveness", "", *interval, *extra_args],
             # KUBECONFIG, not --kubeconfig: the Kubernetes client reads the variable when it is
             # imported, before the operator parses its flags.
             {FAULT_INJECTION: faults, "KUBECONFIG": kubeconfig},

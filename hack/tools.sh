@@ -5,6 +5,7 @@
 #   hack/tools.sh            build/fetch everything, print the bin directory
 #   hack/tools.sh bindir     print the bin directory only
 #   hack/tools.sh lint       only what `make lint` needs (actionlint)
+#   hack/tools.sh promtool   Prometheus and promtool (Debian's package), for the alert rules' tests
 #   hack/tools.sh flagger    Flagger and its CRDs, for hack/bench/peers.py (not part of `all`)
 #   hack/tools.sh argo-rollouts  the Argo Rollouts controller and its CRDs (not part of `all`;
 #                            not used by a benchmark yet)
@@ -239,11 +240,18 @@ PY
 }
 
 fetch_prometheus() {
-  use_assets prometheus && return 0
-  if [ -x /usr/bin/prometheus ]; then
-    ln -sf /usr/bin/prometheus "$BIN/prometheus"
-    return 0
-  fi
+  # Debian's package has both: prometheus (the test server) and promtool (checks and unit
+  # tests of the alert rules, tests/unit/test_alert_rules.py).
+  local name missing=0
+  for name in prometheus promtool; do
+    use_assets "$name" && continue
+    if [ -x "/usr/bin/$name" ]; then
+      ln -sf "/usr/bin/$name" "$BIN/$name"
+    else
+      missing=1
+    fi
+  done
+  [ "$missing" = 0 ] && return 0
   log "installing Prometheus from Debian's packages"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -252,6 +260,7 @@ fetch_prometheus() {
   # The package starts a system service where it can; we run our own.
   $sudo pkill -x prometheus 2>/dev/null || true
   ln -sf /usr/bin/prometheus "$BIN/prometheus"
+  ln -sf /usr/bin/promtool "$BIN/promtool"
 }
 
 fetch_crds() {
@@ -378,11 +387,11 @@ main() {
     etcd) build_etcd ;;
     kwok) build_kwok ;;
     kubectl) fetch_kubectl_helm ;;
-    prometheus) fetch_prometheus ;;
+    prometheus | promtool) fetch_prometheus ;;
     crds) fetch_crds ;;
     flagger) build_flagger ;;
     argo-rollouts) build_argo_rollouts ;;
-    *) echo "usage: $0 [all|bindir|lint|kubernetes|etcd|kwok|kubectl|prometheus|crds|actionlint|argocd-health|flagger|argo-rollouts]" >&2; return 2 ;;
+    *) echo "usage: $0 [all|bindir|lint|kubernetes|etcd|kwok|kubectl|prometheus|promtool|crds|actionlint|argocd-health|flagger|argo-rollouts]" >&2; return 2 ;;
   esac
   echo "$BIN"
 }

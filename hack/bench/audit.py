@@ -32,6 +32,7 @@ class Request:
     namespace: str
     name: str
     code: int
+    api_group: str = ""  # "" for the core group
 
     @property
     def write(self) -> bool:
@@ -60,6 +61,7 @@ def parse_line(line: str) -> Request | None:
         namespace=ref.get("namespace", ""),
         name=ref.get("name", ""),
         code=int((event.get("responseStatus") or {}).get("code", 0)),
+        api_group=ref.get("apiGroup", ""),
     )
 
 

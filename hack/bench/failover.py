@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from prometheus_client.parser import text_string_to_metric_families
 
 from hack.bench.time_to_rollback import percentile
@@ -110,23 +110,37 @@ class Timeline:
             self._stop.wait(POLL_SECONDS)
 
     def _poll_route(self, routes: client.CustomObjectsApi, namespace: str) -> None:
+        """Every version of the route, from a watch resumed where it ended (a poll missed
+        the promotion's 100% when it lasted less than the poll's interval)."""
+        version: str | None = None
         while not self._stop.is_set():
+            resume = {"resource_version": version} if version else {}
             try:
-                route: dict[str, Any] = routes.get_namespaced_custom_object(  # type: ignore[assignment]
-                    "gateway.networking.k8s.io", "v1", namespace, "httproutes", NAME
-                )
-            except client.ApiException:
+                for event in watch.Watch().stream(  # type: ignore[no-untyped-call]
+                    routes.list_namespaced_custom_object,
+                    "gateway.networking.k8s.io", "v1", namespace, "httproutes",
+                    field_selector=f"metadata.name={NAME}", timeout_seconds=2, **resume,
+                ):  # fmt: skip
+                    if self._stop.is_set():  # the run is over: its weights are final
+                        return
+                    route: dict[str, Any] = event["object"]
+                    version = route["metadata"].get("resourceVersion") or version
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._record_weight(route)
+            except client.ApiException as error:
+                if error.status == 410:  # too old: list again
+                    version = None
                 self._stop.wait(0.25)
-                continue
-            weight = sum(
-                int(ref.get("weight", 1))
-                for rule in route["spec"]["rules"]
-                for ref in rule.get("backendRefs") or []
-                if ref["name"] == f"{NAME}-canary"
-            )
-            if not self.weights or self.weights[-1] != weight:
-                self.weights.append(weight)
-            self._stop.wait(0.25)
+
+    def _record_weight(self, route: dict[str, Any]) -> None:
+        weight = sum(
+            int(ref.get("weight", 1))
+            for rule in route["spec"]["rules"]
+            for ref in rule.get("backendRefs") or []
+            if ref["name"] == f"{NAME}-canary"
+        )
+        if not self.weights or self.weights[-1] != weight:
+            self.weights.append(weight)
 
     def first(self, name: str, metric: str, after: float, above: float) -> float | None:
         """When ``metric`` of ``name`` was first seen above ``above`` after ``after``."""
@@ -207,7 +221,11 @@ class Bench:
         doubled = before[WRITES] > at_start or first_write < leads
         self.restart(leader)
         return Run(
-            leads - killed, first_pass - killed, first_write - killed, doubled, timeline.weights
+            leads - killed,
+            first_pass - killed,
+            first_write - killed,
+            doubled,
+            list(timeline.weights),
         )
 
     def restart(self, replica: Replica) -> None:
@@ -258,8 +276,8 @@ def release(namespace: str, version: str) -> Manifest:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="kills of the leader (default 10)")
-    parser.add_argument("--lease-duration", default="15s")
-    parser.add_argument("--renew-deadline", default="10s")
+    parser.add_argument("--lease-duration", default="12s")
+    parser.add_argument("--renew-deadline", default="8s")
     parser.add_argument("--retry-period", default="2s")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

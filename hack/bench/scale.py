@@ -348,6 +348,7 @@ class Figures:
     tallies: dict[str, Tally] = field(default_factory=dict)
     usage: dict[str, Usage | None] = field(default_factory=dict)
     lateness: Lateness = field(default_factory=Lateness)
+    load: list[float] = field(default_factory=list)  # the machine's 1-min load, per phase
 
 
 class Bench:
@@ -373,7 +374,11 @@ class Bench:
         return time.monotonic() - start
 
     def start_operator(self) -> None:
-        self.scenario.start_operator(reconcile_interval=None, kubeconfig=str(OPERATOR_KUBECONFIG))
+        self.scenario.start_operator(
+            reconcile_interval=None,
+            kubeconfig=str(OPERATOR_KUBECONFIG),
+            extra_args=shlex.split(self.args.operator_args),
+        )
 
     def wait_all(self, releases: Releases, done: Callable[[Manifest], bool], what: str) -> float:
         """Seconds until every release is `done`; exits if the operator dies meanwhile."""
@@ -411,6 +416,7 @@ class Bench:
         self.start_operator()
         seconds = self.wait_all(releases, champion_is("1.0.0"), "every first version")
         self.figures.first_reconcile = seconds
+        self.figures.load.append(os.getloadavg()[0])
         log(f"first reconcile of {self.n} new releases: {seconds:.1f} s")
 
     def at_rest(self) -> None:
@@ -432,6 +438,7 @@ class Bench:
         self.start_operator()
         seconds = self.wait_all(releases, reconciled, "every release reconciled after a restart")
         self.figures.restart = seconds
+        self.figures.load.append(os.getloadavg()[0])
         self.window("restart", start, time.time())
         log(f"after a restart, every release reconciled in {seconds:.1f} s")
 
@@ -450,6 +457,7 @@ class Bench:
         self.figures.patch_seconds = self.each(new_version)
         seconds = self.wait_all(releases, champion_is("2.0.0"), "every new version promoted")
         self.figures.promote = time.time() - start
+        self.figures.load.append(os.getloadavg()[0])
         self.window("flight", start, time.time())
         with releases._lock:
             self.figures.lateness = releases.lateness
@@ -589,6 +597,8 @@ def report(all_figures: list[Figures]) -> str:
         ("in flight: operator CPU seconds per minute", lambda f: _cpu(f.usage.get("flight"))),
         ("tick lateness, SLO checks: p50 / p99 / max", lambda f: _spread(f.lateness.checks)),
         ("tick lateness, step ends: p50 / p99 / max", lambda f: _spread(f.lateness.steps)),
+        (f"machine load (1-min, {os.cpu_count()} cores): first reconcile / restart / flight",
+         lambda f: " / ".join(f"{load:.1f}" for load in f.load)),
     ]  # fmt: skip
     lines = [
         "| releases | " + " | ".join(str(f.releases) for f in all_figures) + " |",
@@ -622,6 +632,11 @@ def record(doc: Path, table: str, command: str, commit: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--releases", default="100,300,1000", help="comma-separated Ns")
+    parser.add_argument(
+        "--operator-args",
+        default="",
+        help="extra operator flags, e.g. '--kube-qps 50 --kube-burst 100'",
+    )
     parser.add_argument("--rest", type=float, default=60.0, help="at-rest window, seconds")
     parser.add_argument("--settle", type=float, default=10.0,
                         help="seconds after a phase before the next window starts")  # fmt: skip

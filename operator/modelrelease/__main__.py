@@ -12,11 +12,11 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from modelrelease import handlers, telemetry
+from modelrelease import handlers, readiness, telemetry
 from modelrelease.kube.client import KubeClient, new_api_client
 from modelrelease.kube.lease import KubeLeaseStore
 from modelrelease.kube.ratelimit import TokenBucket, throttle
-from modelrelease.kube.views import STREAMS, Views
+from modelrelease.kube.views import Views, stream_count
 from modelrelease.leader import LeaderElector, new_identity
 from modelrelease.metrics.factory import ProviderCache, new_provider
 from modelrelease.settings import OperatorConfig, kopf_settings, log_format, parse_args
@@ -41,23 +41,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
     registry = kopf.OperatorRegistry()
     # Connections for the passes' requests and for the views' long-lived watches.
-    api_client = new_api_client(connections=config.worker_limit + STREAMS)
+    api_client = new_api_client(connections=config.worker_limit + stream_count(config.namespaces))
     throttle(api_client, TokenBucket(config.kube_qps, config.kube_burst))
     leader = None
     if config.leader_elect:
         # A new leader runs a pass of every release at once, not at its next due time.
         leader = _leader_elector(config, api_client, lambda: runtime.scheduler.wake_all())
+    if leader is None:
+        telemetry.LEADER.set(1)  # no election: this replica always acts
     kube = KubeClient(api_client, write_guard=_write_guard(leader))
     runtime = handlers.Runtime(
         kube=kube,
-        views=Views(kube),
+        views=Views(kube, config.namespaces),
         providers=ProviderCache(partial(new_provider, connections=config.worker_limit)),
         config=config,
         leader=leader,
     )
     handlers.register(registry, runtime)
+    scheduler = runtime.scheduler
+    telemetry.watch_queue(lambda: scheduler.waiting, lambda: scheduler.running)
     if config.metrics_port is not None:
         telemetry.serve(config.metrics_port)
+    if config.readiness_endpoint is not None:
+        readiness.serve(config.readiness_endpoint, _unready(runtime))
     scope = "all namespaces" if config.all_namespaces else ", ".join(config.namespaces)
     logger.info(f"watching ModelReleases in {scope}")
     if leader is not None:
@@ -88,6 +94,18 @@ def _leader_elector(
         timeout=timing.renew_deadline / 2,
     )
     return LeaderElector(store, new_identity(), timing, on_started_leading=started_leading)
+
+
+def _unready(runtime: handlers.Runtime) -> Callable[[], list[str]]:
+    """What the replica still lacks to act: the views' streams not yet listed (none
+    before they start, which ``handlers.start`` does once kopf runs)."""
+
+    def unready() -> list[str]:
+        if not runtime.views.started():
+            return ["the views have not started"]
+        return runtime.views.unsynced()
+
+    return unready
 
 
 def _write_guard(leader: LeaderElector | None) -> Callable[[str], None]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +50,7 @@ from modelrelease.core.gate import gate_seed
 from modelrelease.core.guard import GuardQueries, GuardReading, guard_queries
 from modelrelease.core.manifests import Owner
 from modelrelease.core.needs import IDLE_PHASES, needs, quiet
+from modelrelease.core.notifications import DeliveryKey, record, transitions
 from modelrelease.core.observation import (
     Observation,
     Problem,
@@ -84,6 +85,7 @@ from modelrelease.metrics.templating import (
     UnknownVariableError,
     prometheus_duration,
 )
+from modelrelease.notify.sender import Notifier
 from modelrelease.routers.factory import RouterStore, new_router
 from modelrelease.routers.router import Router, RouterError
 from modelrelease.scheduler import Outcome, Scheduler, interests_of
@@ -104,6 +106,7 @@ class Runtime:
     backoff: Backoff = field(default_factory=Backoff)
     leader: LeaderElector | None = None  # None: no leader election, this replica always acts
     scheduler: Scheduler = field(init=False)
+    notifier: Notifier = field(init=False)
     # The resourceVersion of each release's last write by this operator.
     written: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -111,6 +114,8 @@ class Runtime:
         self.scheduler = Scheduler(
             self.config.worker_limit, self.config.reconcile_interval, self.config.resync_interval
         )
+        # A settled notification wakes its release, whose next pass records it in status.
+        self.notifier = Notifier(self.kube.get_secret, self.scheduler.wake)
 
     def behind(self, key: tuple[str, str], body: Body) -> bool:
         """Whether ``body`` is older than this operator's last write of the release.
@@ -185,6 +190,7 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         runtime.views.stop()
         await runtime.providers.close()
         await runtime.http.aclose()
+        await runtime.notifier.close()
 
 
 CANCELLATION_SECONDS = 30.0
@@ -203,6 +209,7 @@ async def start(runtime: Runtime, logger: kopf.Logger) -> None:
         loop.call_soon_threadsafe(runtime.scheduler.changed, change)
 
     runtime.views.on_change = changed
+    runtime.notifier.start()
     runtime.kube.written = runtime.views.remember
     await asyncio.to_thread(runtime.views.start)
     while not await asyncio.to_thread(runtime.views.wait_synced, SYNC_REPORT_SECONDS):
@@ -241,18 +248,22 @@ async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> Outcom
         failed, outcome = await _reconcile(runtime, owner, body, logger)
     except WriteConflictError as error:
         logger.debug(f"the release changed while this pass ran, reading it again: {error}")
+        telemetry.observe_pass(time.monotonic() - now, "conflict")
         return Outcome(in_flight=True)
     except KubeError as error:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.warning(f"reconcile failed, retrying in {delay:.0f}s: {error}")
         telemetry.record(owner.namespace, owner.name, None, "error")
+        telemetry.observe_pass(time.monotonic() - now, "error")
         return Outcome(retry_in=delay)
     except Exception as error:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.exception(f"unexpected error in the reconcile pass, retrying in {delay:.0f}s")
         await _report_unexpected(runtime, owner, body, error, delay, logger)
         telemetry.record(owner.namespace, owner.name, None, "error")
+        telemetry.observe_pass(time.monotonic() - now, "error")
         return Outcome(retry_in=delay)
+    telemetry.observe_pass(time.monotonic() - now, "error" if failed else "ok")
     if failed:
         delay = runtime.backoff.failed(key, time.monotonic())
         logger.warning(f"some writes failed, retrying in {delay:.0f}s")
@@ -279,6 +290,7 @@ async def _reconcile(
     """
     generation = int(body["metadata"].get("generation") or 0)
     version = str(body["metadata"].get("resourceVersion") or "")
+    key = (owner.namespace, owner.name)
     raw_status = dict(body.get("status") or {})
     try:
         status = ModelReleaseStatus.model_validate(raw_status)
@@ -290,11 +302,14 @@ async def _reconcile(
     except ValidationError as error:
         decision = plan_invalid_spec(status, _validation_message(error, "spec"), generation, now)
         await _write_status(runtime, owner, raw_status, decision.status, version)
+        telemetry.record(owner.namespace, owner.name, decision, "ok")
         return False, Outcome()  # the next edit of the spec wakes it
     reader = ViewReader(runtime.views, runtime.kube)
     decision, view, router = await _decide(
         runtime, reader, owner, spec, status, body, now, generation
     )
+    problems_told = runtime.notifier.problems(key)
+    decision, recorded = _notifications(runtime, owner, spec, status, decision, now, problems_told)
     runtime.kube.begin_pass()  # fault injection (chaos suite) counts the writes of a pass
     if decision.consume_action:
         version = await asyncio.to_thread(
@@ -306,16 +321,19 @@ async def _reconcile(
         )
         runtime.written[(owner.namespace, owner.name)] = version
     version = await _write_status(runtime, owner, raw_status, decision.status, version)
+    runtime.notifier.recorded(key, recorded)
     problems = await asyncio.to_thread(act, runtime.kube, router, owner, spec, decision, view)
     if problems:
         after = with_problems(decision.status, problems, generation, now)
         await _write_status(runtime, owner, _dump(decision.status), after, version)
     _post_events(body, decision, logger)
-    telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok")
+    runtime.notifier.clear_problems(key, problems_told)  # posted as Events just now
+    _send_notifications(runtime, owner, spec, status, decision, generation)
+    telemetry.record(owner.namespace, owner.name, decision, "error" if problems else "ok", spec)
     outcome = Outcome(
         requeue_after=decision.requeue_after,
         in_flight=_in_flight(owner, spec, decision.status, now),
-        interests=interests_of(owner.namespace, spec, decision.status),
+        interests=interests_of(owner.namespace, owner.name, spec, decision.status),
     )
     return any(problem.reason is Reason.RECONCILE_ERROR for problem in problems), outcome
 
@@ -380,6 +398,59 @@ async def _decide(
         selected=view.selected,
     )
     return plan(spec, status, observation, now), view, router
+
+
+PENDING_NOTIFICATIONS_RECHECK = 30.0
+"""While notifications are pending, a pass comes at least this often (one the sender could
+not take, its queue full, is enqueued again)."""
+
+
+def _notifications(
+    runtime: Runtime,
+    owner: Owner,
+    spec: ModelReleaseSpec,
+    status: ModelReleaseStatus,
+    decision: Decision,
+    now: datetime,
+    problems: list[str],
+) -> tuple[Decision, list[DeliveryKey]]:
+    """The outbox in the decided status (``core.notifications``): this pass's transitions
+    added, what the sender settled taken out; and the settled deliveries that the status
+    write records."""
+    key = (owner.namespace, owner.name)
+    outbox = record(
+        spec.notifications,
+        status.pending_notifications,
+        transitions(owner.uid, status, decision.status, now),
+        runtime.notifier.settled(key),
+        problems,
+        status.notified,
+    )
+    decision.status.pending_notifications = outbox.pending
+    decision.status.notified = outbox.notified
+    requeue = decision.requeue_after
+    if outbox.pending:
+        requeue = min(requeue or PENDING_NOTIFICATIONS_RECHECK, PENDING_NOTIFICATIONS_RECHECK)
+    events = (*decision.events, *outbox.events)
+    return replace(decision, events=events, requeue_after=requeue), outbox.recorded
+
+
+def _send_notifications(
+    runtime: Runtime,
+    owner: Owner,
+    spec: ModelReleaseSpec,
+    status: ModelReleaseStatus,
+    decision: Decision,
+    generation: int,
+) -> None:
+    """Hand what is pending to the sender (never waits), once status holds it; check the
+    receivers' Secrets when the spec changed."""
+    key = (owner.namespace, owner.name)
+    runtime.notifier.enqueue(
+        key, owner.name, decision.status.pending_notifications, spec.notifications
+    )
+    if spec.notifications is not None and status.observed_generation != generation:
+        runtime.notifier.check(key, spec.notifications)
 
 
 def _in_flight(
@@ -560,6 +631,7 @@ async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
     owner = _owner(body)
     telemetry.forget(owner.namespace, owner.name)
     runtime.written.pop((owner.namespace, owner.name), None)
+    runtime.notifier.forget((owner.namespace, owner.name))
     try:
         spec = ModelReleaseSpec.model_validate(dict(body.get("spec") or {}))
         router = new_router(

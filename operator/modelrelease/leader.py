@@ -55,10 +55,13 @@ log = logging.getLogger("modelrelease.leader")
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds. Kubernetes controllers use 15 / 10 / 2."""
+    """Seconds. Kubernetes controllers use 15 / 10 / 2; 12 / 8 / 2 keeps a 4 s fencing
+    margin and lets a standby act within 15 s of a dead leader's last renewal, which a
+    15 s lease cannot (the takeover lands a lease duration after the standby saw that
+    renewal: docs/benchmarks.md, "Failover")."""
 
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
+    lease_duration: float = 12.0
+    renew_deadline: float = 8.0
     retry_period: float = 2.0
 
     def problem(self) -> str | None:
@@ -303,6 +306,7 @@ class LeaderElector:
         elif not leading and self._leading.is_set():
             self._leading.clear()
             telemetry.LEADER.set(0)
+            telemetry.forget_all()  # the next leader reports the releases; no stale copies
             if self._stopped:
                 log.info("stopped leading: shutting down (no pass runs from here on)")
             else:

@@ -10,15 +10,17 @@ the first of:
 - the jittered slow resync (``resync``, minutes), a safety net for anything
   missed;
 - after a failed pass, its backoff (``backoff.py``) instead of all of these.
-At most ``worker_limit`` passes run at once (a semaphore around each pass).
+At most ``worker_limit`` passes run at once (a semaphore around each pass); the passes
+waiting for a slot and those running are counted for the operator's metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from modelrelease.api.constants import ConditionType, Reason, TemplateKind
@@ -58,12 +60,19 @@ class Interests:
     gpus: bool = False  # waiting for GPUs to free up
 
 
-def interests_of(namespace: str, spec: ModelReleaseSpec, status: ModelReleaseStatus) -> Interests:
+def interests_of(
+    namespace: str, release: str, spec: ModelReleaseSpec, status: ModelReleaseStatus
+) -> Interests:
     objects: set[Watched] = set()
-    if spec.traffic.gateway_api is not None:
-        objects.add((HTTP_ROUTES.kind, namespace, spec.traffic.gateway_api.http_route))
-    if spec.traffic.istio is not None:
-        objects.add((VIRTUAL_SERVICES, namespace, spec.traffic.istio.virtual_service))
+    gateway_api = spec.traffic.gateway_api
+    if gateway_api is not None:
+        # An owned route is named after the release (``routers.gatewayapi_owned``).
+        route = gateway_api.http_route if gateway_api.http_route is not None else release
+        objects.add((HTTP_ROUTES.kind, namespace, route))
+    istio = spec.traffic.istio
+    if istio is not None:
+        service = istio.virtual_service if istio.virtual_service is not None else release
+        objects.add((VIRTUAL_SERVICES, namespace, service))
     for kind, name in template_keys(spec.analysis):
         if kind is TemplateKind.SLO_TEMPLATE:
             objects.add((SLO_TEMPLATES.kind, namespace, name))
@@ -150,6 +159,7 @@ class Scheduler:
         self._busy_interval = busy_interval
         self._resync = resync
         self.running = 0  # passes running now (a gauge for tests and telemetry)
+        self.waiting = 0  # passes due but waiting for a slot (the queue's depth)
 
     def wake(self, key: Key) -> None:
         trigger = self._triggers.get(key)
@@ -165,6 +175,21 @@ class Scheduler:
         for key in self.routing.releases(change):
             self.wake(key)
 
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the ``worker_limit`` slots; ``waiting`` counts the passes queued for one."""
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._slots.release()
+
     async def serve(
         self,
         key: Key,
@@ -176,13 +201,9 @@ class Scheduler:
         trigger = self._triggers[key] = asyncio.Event()
         try:
             while not is_stopped():
-                async with self._slots:
+                async with self._slot():
                     trigger.clear()  # what changes from here on is seen by the next pass
-                    self.running += 1
-                    try:
-                        outcome = await run_pass()
-                    finally:
-                        self.running -= 1
+                    outcome = await run_pass()
                 if outcome.interests is not None:
                     self.routing.remember(key, outcome.interests)
                 wait = next_wait(outcome, self._busy_interval, self._resync, random.random())

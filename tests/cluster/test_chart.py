@@ -31,14 +31,20 @@ def test_chart_lints() -> None:
 
 
 def test_chart_crds_are_the_generated_ones() -> None:
-    generated = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+    generated = {
+        d["metadata"]["name"]: d
+        for path in (ROOT / "crds").glob("*.yaml")
+        for d in yaml.safe_load_all(path.read_text())
+        if d
+    }
     assert generated, "crds/ is empty: run `make crds`"
-    for name in generated:
-        chart_copy = CHART / "crds" / name
-        assert chart_copy.exists(), f"{chart_copy} missing: run `make crds`"
-        assert chart_copy.read_text() == (ROOT / "crds" / name).read_text(), (
-            f"{chart_copy} differs from crds/{name}: run `make crds`"
-        )
+    rendered = {
+        d["metadata"]["name"]: d for d in _render() if d["kind"] == "CustomResourceDefinition"
+    }
+    for document in rendered.values():
+        assert document["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+    assert rendered == generated
+    assert not [d for d in _render("installCRDs=false") if d["kind"] == "CustomResourceDefinition"]
 
 
 @pytest.mark.parametrize(
@@ -48,6 +54,9 @@ def test_chart_crds_are_the_generated_ones() -> None:
         ("leaderElection.leaseDuration=15", "leaseDuration"),
         ("logFormat=xml", "logFormat"),
         ("metrics.prot=9000", "prot"),
+        ("metrics.serviceMonitor.interval=90", "interval"),
+        ("watchNamespaces[0]=Team_A", "watchNamespaces"),
+        ("reconcile.workerLimit=0", "workerLimit"),
     ],
 )
 def test_values_schema_rejects_bad_values(override: str, complaint: str) -> None:
@@ -134,8 +143,8 @@ def test_leases_are_granted_in_the_release_namespace_only() -> None:
         for rule in lease_rules
         if rule["verbs"] != ["create"]
     )
-    cluster_role = _one(documents, "ClusterRole")
-    assert not [r for r in cluster_role["rules"] if "leases" in r["resources"]]
+    cluster_roles = [d for d in documents if d["kind"] == "ClusterRole"]
+    assert not [r for c in cluster_roles for r in c["rules"] if "leases" in r["resources"]]
     binding = _one(documents, "RoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
 
@@ -167,7 +176,8 @@ def test_chart_installs_and_uninstalls(
         "--set",
         "sloTemplates=false",
         # The session fixture installed the same CRDs (test above: identical files).
-        "--skip-crds",
+        "--set",
+        "installCRDs=false",
         kubeconfig=kubeconfig,
     )
     assert installed.returncode == 0, installed.stderr
@@ -181,3 +191,62 @@ def test_chart_installs_and_uninstalls(
     finally:
         removed = helm("uninstall", release, "-n", namespace, kubeconfig=kubeconfig)
         assert removed.returncode == 0, removed.stderr
+
+
+def test_values_a_subchart_and_openshift_need_are_accepted() -> None:
+    documents = _render(
+        "global.imageRegistry=registry.example",
+        "podSecurityContext.runAsUser=null",
+        "metrics.serviceMonitor.interval=1m30s",
+        "metrics.serviceMonitor.enabled=true",
+    )
+    pod = _one(documents, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert _one(documents, "ServiceMonitor")["spec"]["endpoints"][0]["interval"] == "1m30s"
+    no_contexts = _one(_render("podSecurityContext=null", "securityContext=null"), "Deployment")
+    pod = no_contexts["spec"]["template"]["spec"]
+    assert "securityContext" not in pod
+    assert "securityContext" not in pod["containers"][0]
+
+
+def test_pod_settings_reach_the_deployment() -> None:
+    deployment = _one(
+        _render(
+            "extraArgs={--verbose}",
+            "extraEnv[0].name=HTTPS_PROXY",
+            "extraEnv[0].value=http://proxy:3128",
+            "priorityClassName=system-cluster-critical",
+            "podLabels.team=ml",
+            "podAnnotations.note=x",
+            "reconcile.interval=5",
+            "reconcile.workerLimit=8",
+        ),
+        "Deployment",
+    )
+    template = deployment["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    assert {"--verbose", "--reconcile-interval=5", "--worker-limit=8"} <= set(container["args"])
+    assert {"name": "HTTPS_PROXY", "value": "http://proxy:3128"} in container["env"]
+    assert template["spec"]["priorityClassName"] == "system-cluster-critical"
+    assert template["metadata"]["labels"]["team"] == "ml"
+    assert template["metadata"]["annotations"] == {"note": "x"}
+    # The selector stays the chart's: extra labels never break upgrades.
+    assert "team" not in deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_the_readiness_probe_asks_the_operators_readiness_endpoint() -> None:
+    (container,) = _one(_render(), "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert "--readiness=http://0.0.0.0:8081/readyz" in container["args"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ready"}
+    assert {"name": "ready", "containerPort": 8081} in container["ports"]
+
+
+def test_the_chart_declares_the_kubernetes_version_the_crds_need() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.29.0-0"
+    too_old = helm("template", "t", str(CHART), "--kube-version", "1.28.0")
+    assert too_old.returncode != 0
+    assert "kubeVersion" in too_old.stderr or "incompatible" in too_old.stderr

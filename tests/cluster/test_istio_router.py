@@ -10,12 +10,17 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from modelrelease.api.models import OwnedVirtualService
+from modelrelease.core.manifests import Owner
 from modelrelease.kube.client import KubeClient
 from modelrelease.routers.gatewayapi import Backends
 from modelrelease.routers.istio import (
+    Hosts,
     IstioRouter,
     VirtualServiceStore,
 )
+from modelrelease.routers.istio_owned import OwnedIstioRouter, owned_virtual_service_manifest
+from modelrelease.routers.owned import needs_apply
 from modelrelease.routers.router import RouteNotFoundError, Routes
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
@@ -172,3 +177,61 @@ def test_missing_virtual_service_is_reported(api_client: client.ApiClient, names
     with pytest.raises(RouteNotFoundError, match="does not exist"):
         router.get_routes()
     router.finalize()  # nothing to restore: no error
+
+
+# --- the owned VirtualService ------------------------------------------------------------
+
+OWNED_SERVICE: Json = {
+    "hosts": ["chat.example.com"],
+    "gateways": ["mesh"],
+    "match": [{"uri": {"prefix": "/v1"}, "headers": {"x-tier": {"exact": "gold"}}}],
+    "timeout": "30s",
+    "metadata": {"labels": {"team": "llm"}},
+}
+
+
+@pytest.fixture
+def owner(namespace: str, kubectl: Kubectl, modelrelease_crds: None) -> Owner:
+    """A real ModelRelease (no operator runs), so the garbage collector keeps its children."""
+    release = {
+        "apiVersion": "modelrelease.dev/v1alpha1",
+        "kind": "ModelRelease",
+        "metadata": {"name": "chat", "namespace": namespace},
+        "spec": {
+            "model": {"name": "chat-8b", "version": "1"},
+            "replicas": 1,
+            "template": {"spec": {"containers": [{"name": "server", "image": "vllm"}]}},
+            "port": 8000,
+            "traffic": {"istio": {"ownedVirtualService": OWNED_SERVICE}},
+            "stages": [{"canary": {"steps": [{"weight": 50, "duration": "1m"}]}}],
+        },
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(release))
+    uid = kubectl("get", "modelrelease", "chat", "-n", namespace, "-o", "jsonpath={.metadata.uid}")
+    return Owner("chat", namespace, uid.stdout)
+
+
+def test_the_owned_virtual_service_is_stored_as_built_and_edits_are_written_back(
+    api_client: client.ApiClient, owner: Owner, kubectl: Kubectl, namespace: str
+) -> None:
+    spec = OwnedVirtualService.model_validate(OWNED_SERVICE)
+    router = OwnedIstioRouter(KubeClient(api_client), owner, spec, BACKENDS)
+    hosts = Hosts.of(namespace, BACKENDS)
+    for routes in (Routes(100, 0, 0), Routes(80, 20, 0), Routes(100, 0, 50), Routes(0, 100, 0)):
+        router.set_routes(routes.stable_weight, routes.canary_weight, routes.mirror_percent)
+        stored = json.loads(
+            kubectl("get", "virtualservice", "chat", "-n", namespace, "-o", "json").stdout
+        )
+        assert router.get_routes() == routes
+        built = owned_virtual_service_manifest(owner, spec, hosts, routes, "v1")
+        assert not needs_apply(stored, built)
+    edit = {"spec": {"hosts": ["other.example.com"]}}
+    kubectl(
+        "patch", "virtualservice", "chat", "-n", namespace, "--type=merge", "-p", json.dumps(edit)
+    )
+    router.converge()
+    stored = json.loads(
+        kubectl("get", "virtualservice", "chat", "-n", namespace, "-o", "json").stdout
+    )
+    assert stored["spec"]["hosts"] == ["chat.example.com"]
+    assert router.get_routes() == Routes(0, 100, 0)

@@ -11,6 +11,7 @@ from modelrelease.core.manifests import (
     ANNOTATION_MANIFEST_HASH,
     Owner,
     deployment_manifest,
+    drifted,
     model_from_annotations,
     service_manifest,
 )
@@ -186,3 +187,24 @@ def _without_nulls(value: Any) -> Any:
 def test_merge_patch_turns_old_into_new(old: dict[str, Any], new: dict[str, Any]) -> None:
     old, new = _without_nulls(old), _without_nulls(new)
     assert _apply(old, merge_patch(old, new)) == new
+
+
+def test_an_object_listed_without_its_kind_has_not_drifted() -> None:
+    # A list names kind and apiVersion once for all its items; the object is the same.
+    for manifest in (
+        service_manifest(_spec(), OWNER, "stable", "abc"),
+        deployment_manifest(_spec(), OWNER, "abc", 2),
+    ):
+        listed = {k: v for k, v in manifest.items() if k not in ("kind", "apiVersion")}
+        assert not drifted(manifest, listed)
+        edited = {**listed, "metadata": {**listed["metadata"], "labels": {}}}
+        assert drifted(manifest, edited)
+
+
+def test_a_revision_that_reads_as_a_huge_number_is_compared_as_text() -> None:
+    # Revisions are hex: "83e1234567" also parses as 83 x 10^1234567, out of Decimal's range.
+    for revision in ("83e1234567", "1e99999999"):
+        manifest = service_manifest(_spec(), OWNER, "stable", revision)
+        assert not drifted(manifest, manifest)
+        other = service_manifest(_spec(), OWNER, "stable", "83e1234568")
+        assert drifted(manifest, other)

@@ -24,6 +24,8 @@ from modelrelease.routers.router import (
     RuleNotFoundError,
 )
 
+from tests.unit import json_patch
+
 BACKENDS = Backends(stable_service="chat-stable", canary_service="chat-canary", port=8000)
 NS = "llm"
 
@@ -48,17 +50,22 @@ class MemoryStore:
         self.crd = _crd(crd_percent)
         self.writes = 0
         self.conflicts_to_raise = 0
+        self.patches: list[list[dict[str, Any]]] = []
 
     def get_http_route(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.route)
 
-    def replace_http_route(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def patch_http_route(
+        self, namespace: str, name: str, operations: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         if self.conflicts_to_raise:
             self.conflicts_to_raise -= 1
             raise WriteConflictError("changed")
+        assert self.route is not None
+        self.patches.append(operations)
+        self.route = json_patch.apply(self.route, operations)
         self.writes += 1
-        self.route = copy.deepcopy(body)
-        return body
+        return copy.deepcopy(self.route)
 
     def get_http_route_crd(self) -> dict[str, Any] | None:
         return self.crd
@@ -107,6 +114,22 @@ def test_set_routes_changes_only_the_operator_backends() -> None:
     ]
     assert store.route["spec"]["parentRefs"] == [{"name": "gw"}]
     assert _router(store).get_routes() == Routes(75, 25, 0)
+
+
+def test_a_write_sends_only_the_managed_rules_backends_and_filters_after_a_test() -> None:
+    store = MemoryStore(_route(OTHER_RULE, _ours()))
+    _router(store).set_routes(75, 25, 40)
+    (patch,) = store.patches
+    assert patch[0] == {"op": "test", "path": "/spec/rules/1", "value": _ours()}
+    assert [(op["op"], op["path"]) for op in patch[1:]] == [
+        ("replace", "/spec/rules/1/backendRefs"),
+        ("add", "/spec/rules/1/filters"),
+    ]
+    _router(store).set_routes(100, 0, 0)
+    assert [(op["op"], op["path"]) for op in store.patches[-1][1:]] == [
+        ("replace", "/spec/rules/1/backendRefs"),
+        ("remove", "/spec/rules/1/filters"),
+    ]
 
 
 def test_set_routes_is_idempotent() -> None:

@@ -32,6 +32,8 @@ from modelrelease.routers.router import (
     RuleNotFoundError,
 )
 
+from tests.unit import json_patch
+
 NS = "llm"
 BACKENDS = Backends(stable_service="chat-stable", canary_service="chat-canary", port=8000)
 HOSTS = Hosts.of(NS, BACKENDS)
@@ -57,15 +59,16 @@ class MemoryStore:
             return None  # the API server answers 404 for a version it does not serve
         return copy.deepcopy(self.service)
 
-    def replace_virtual_service(
-        self, namespace: str, name: str, version: str, body: dict[str, Any]
+    def patch_virtual_service(
+        self, namespace: str, name: str, version: str, operations: list[dict[str, Any]]
     ) -> dict[str, Any]:
         if self.conflicts_to_raise:
             self.conflicts_to_raise -= 1
             raise WriteConflictError("changed")
+        assert self.service is not None
+        self.service = json_patch.apply(self.service, operations)
         self.writes.append(version)
-        self.service = copy.deepcopy(body)
-        return body
+        return copy.deepcopy(self.service)
 
     def get_virtual_service_crd(self) -> dict[str, Any] | None:
         return self.crd

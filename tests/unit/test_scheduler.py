@@ -59,7 +59,7 @@ def test_interests_are_the_route_and_the_templates_of_the_spec() -> None:
         },
     ]
     spec = type(spec).model_validate(raw)
-    interests = interests_of("ns", spec, ModelReleaseStatus())
+    interests = interests_of("ns", "chat", spec, ModelReleaseStatus())
     assert interests == Interests(
         frozenset(
             {
@@ -70,7 +70,7 @@ def test_interests_are_the_route_and_the_templates_of_the_spec() -> None:
         ),
         gpus=False,
     )
-    assert interests_of("ns", spec, insufficient_gpu()).gpus
+    assert interests_of("ns", "chat", spec, insufficient_gpu()).gpus
 
 
 @pytest.mark.parametrize(
@@ -156,10 +156,12 @@ class Release:
             scheduler.serve(key, self.run, self.stop.wait, self.stop.is_set)
         )
         self.overlap = 0
+        self.queued = 0
         self.scheduler = scheduler
 
     async def run(self) -> Outcome:
         self.overlap = max(self.overlap, self.scheduler.running)
+        self.queued = max(self.queued, self.scheduler.waiting)
         await asyncio.sleep(0.05)  # a pass takes a while: others queue for a slot meanwhile
         async with self.counted:
             self.passes += 1
@@ -211,8 +213,11 @@ def test_the_worker_limit_bounds_passes_running_at_once() -> None:
         for release in releases:
             await release.until(3)
         assert max(release.overlap for release in releases) == 2
+        # Six releases always due, two slots: the others queue (the queue-depth gauge).
+        assert max(release.queued for release in releases) >= 1
         for release in releases:
             release.stop.set()
         await asyncio.wait_for(asyncio.gather(*(r.task for r in releases)), 2.0)
+        assert (scheduler.waiting, scheduler.running) == (0, 0)
 
     asyncio.run(scenario())

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kopf
 import pytest
 from kubernetes import client
 from kubernetes.config import kube_config
 from modelrelease.kube.client import new_api_client
-from modelrelease.settings import parse_args
+from modelrelease.settings import kopf_settings, parse_args
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -36,3 +37,19 @@ def test_the_kubeconfig_flag_is_what_the_clients_use(
     loaded = client.Configuration()
     kube_config.load_kube_config(client_configuration=loaded)  # type: ignore[no-untyped-call]
     assert loaded.host == "https://flag.example:6443"
+
+
+def test_kopf_keeps_no_copy_of_the_spec_so_a_spec_change_costs_no_extra_write() -> None:
+    settings = kopf_settings(parse_args([]))
+    storage = settings.persistence.diffbase_storage
+    body = kopf.Body({"metadata": {"name": "chat"}, "spec": {"replicas": 2}})
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=storage.build(body=body))
+    assert not patch
+    assert storage.fetch(body=body) is None
+
+
+def test_kopfs_event_workers_are_not_what_bounds_the_passes() -> None:
+    settings = kopf_settings(parse_args(["--worker-limit", "5"]))
+    assert settings.queueing.worker_limit is None  # the scheduler bounds passes
+    assert settings.execution.max_workers == 5

@@ -23,6 +23,7 @@ from modelrelease.kube.views import (
     ViewReader,
     Views,
     by_release,
+    listed,
 )
 
 Json = dict[str, Any]
@@ -240,7 +241,7 @@ class FakeKube:
         self.reads.append(f"HTTPRoute {name}")
         return obj(name, "from-api")
 
-    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
+    def patch_http_route(self, namespace: str, name: str, operations: list[Json]) -> Json:
         raise WriteConflictError("changed meanwhile")
 
 
@@ -321,8 +322,94 @@ def test_a_route_write_conflict_makes_the_next_read_go_to_the_api_once(kube: Fak
     reader = ViewReader(views, kube)  # type: ignore[arg-type]
     assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "5"  # type: ignore[index]
     with pytest.raises(WriteConflictError):
-        reader.replace_http_route("ns", "chat", obj("chat", "5"))
+        reader.patch_http_route("ns", "chat", [{"op": "test", "path": "/spec", "value": {}}])
     assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "from-api"  # type: ignore[index]
     assert reader.get_http_route("ns", "chat")["metadata"]["resourceVersion"] == "5"  # type: ignore[index]
     assert kube.reads == ["HTTPRoute chat"]
     views.stop()
+
+
+# --- namespaced mode --------------------------------------------------------------------------
+
+
+class NamespacedKube(FakeKube):
+    """Answers a list in one namespace with that namespace's items only, and records
+    which collections were listed (the operator's requests under namespaced RBAC)."""
+
+    def __init__(self, items: dict[str, list[Json]]) -> None:
+        super().__init__(items, events={})
+        self.listed: list[Collection] = []
+
+    def list_page(self, collection: Collection, continue_token: str | None = None) -> Json:
+        self.listed.append(collection)
+        page = super().list_page(collection, continue_token)
+        if collection.namespace is not None:
+            page["items"] = [
+                item
+                for item in page["items"]
+                if item["metadata"]["namespace"] == collection.namespace
+            ]
+        return page
+
+
+def test_named_namespaces_list_namespaced_kinds_in_each_and_pods_in_all() -> None:
+    kube = NamespacedKube(
+        {DEPLOYMENTS.kind: [obj("chat-a", namespace="a"), obj("chat-b", namespace="b")]}
+    )
+    views = Views(kube, ("a", "b"))  # type: ignore[arg-type]
+    views.start()
+    try:
+        assert views.wait_synced(5)
+        scopes = {(c.kind, c.namespace) for c in kube.listed}
+        assert {("Deployments", "a"), ("Deployments", "b"), ("Services", "a")} <= scopes
+        assert ("Deployments", None) not in scopes
+        # The GPU view needs every Pod and Node; ClusterSLOTemplates are cluster-scoped.
+        assert {("Pods", None), ("Nodes", None), ("ClusterSLOTemplates", None)} <= scopes
+        # Each namespace's list replaces that namespace's objects only.
+        reader = ViewReader(views, kube)  # type: ignore[arg-type]
+        assert [d["metadata"]["name"] for d in reader.list_deployments("a", "chat")] == ["chat-a"]
+        assert [d["metadata"]["name"] for d in reader.list_deployments("b", "chat")] == ["chat-b"]
+    finally:
+        kube.done.set()
+        views.stop()
+
+
+@pytest.mark.parametrize("namespaces", [(), ("team-*",), ("a", "!b")])
+def test_all_namespaces_or_globs_list_in_all_namespaces(namespaces: tuple[str, ...]) -> None:
+    kube = NamespacedKube({})
+    views = Views(kube, namespaces)  # type: ignore[arg-type]
+    views.start()
+    try:
+        assert views.wait_synced(5)
+        assert {c.namespace for c in kube.listed} == {None}
+    finally:
+        kube.done.set()
+        views.stop()
+
+
+def test_a_namespace_list_leaves_the_other_namespaces_objects() -> None:
+    store = Store()
+    store.replace([obj("x", namespace="a"), obj("y", namespace="b")])
+    changes = store.replace([], namespace="a")
+    assert [before["metadata"]["name"] for before, _ in changes if before] == ["x"]
+    assert store.get(("b", "y")) is not None
+
+
+def test_listed_items_carry_the_kind_and_api_version_a_watch_event_would() -> None:
+    page = {
+        "kind": "ServiceList",
+        "apiVersion": "v1",
+        "items": [{"metadata": {"name": "a"}}, {"kind": "Service", "metadata": {"name": "b"}}],
+    }
+    assert listed(page) == [
+        {"kind": "Service", "apiVersion": "v1", "metadata": {"name": "a"}},
+        {"kind": "Service", "metadata": {"name": "b"}},
+    ]
+    assert listed({"kind": "PodList", "apiVersion": "v1"}) == []
+
+
+def test_the_connection_pool_holds_every_watch() -> None:
+    from modelrelease.kube.views import stream_count
+
+    assert stream_count() == stream_count(("team-*",)) == 8
+    assert stream_count(("a", "b")) == 3 + 5 * 2

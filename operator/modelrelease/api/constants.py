@@ -164,6 +164,30 @@ class Verdict(StrEnum):
     """The metrics could not be read: never a pass, and not "no data" either."""
 
 
+class NotificationType(StrEnum):
+    """What a notification announces."""
+
+    CHALLENGER_STARTED = "ChallengerStarted"
+    STAGE_STARTED = "StageStarted"
+    WAITING_FOR_APPROVAL = "WaitingForApproval"
+    ROLLED_BACK = "RolledBack"
+    PROMOTED = "Promoted"
+    FAILED = "Failed"
+
+
+class ReceiverType(StrEnum):
+    """The notification services; the value is the receiver's field name in the spec."""
+
+    SLACK = "slack"
+    TEAMS = "teams"
+    WEBHOOK = "webhook"
+
+
+# Keys of a receiver's Secret.
+SECRET_KEY_URL = "url"
+SECRET_KEY_SIGNING_KEY = "signingKey"
+
+
 class Outcome(StrEnum):
     """How a revision's release ended, in ``status.history``."""
 
@@ -254,6 +278,9 @@ class Reason(StrEnum):
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_NOT_OPTED_IN = "SecretNotOptedIn"
     RECONCILE_ERROR = "ReconcileError"
+    # notifications (Warning Events only: a notification never holds a release)
+    NOTIFICATION_FAILED = "NotificationFailed"
+    NOTIFICATION_CONFIG_INVALID = "NotificationConfigInvalid"
 
 
 def action_value(action: Action, argument: str | None = None) -> str:

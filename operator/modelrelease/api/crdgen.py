@@ -1,6 +1,6 @@
 """Generate the CRDs and the field reference from the pydantic models.
 
-    python -m modelrelease.api.crdgen --write   # write crds/, the chart's crds/, docs/api.md
+    python -m modelrelease.api.crdgen --write   # write crds/, the chart's files/crds/, docs/api.md
     python -m modelrelease.api.crdgen --check   # exit 1 with a diff when they are stale
 
 The models in :mod:`modelrelease.api.models` are the single source of truth.
@@ -54,7 +54,7 @@ from modelrelease.api.models import (
 
 ROOT = Path(__file__).resolve().parents[3]
 CRD_DIR = "crds"
-CHART_CRD_DIR = "charts/modelrelease-operator/crds"
+CHART_CRD_DIR = "charts/modelrelease-operator/files/crds"
 SLO_TEMPLATE_DIR = "examples/slo-templates"
 CHART_SLO_TEMPLATE_DIR = "charts/modelrelease-operator/files/slotemplates"
 DOCS_FILE = "docs/api.md"
@@ -435,6 +435,15 @@ def render_yaml(document: Schema) -> str:
     return f"{HEADER}---\n{body}"
 
 
+def render_chart_crd(document: Schema) -> str:
+    """The chart's copy: installed by ``templates/crds.yaml`` (behind ``installCRDs``)
+    rather than from the chart's crds/, so ``helm upgrade`` updates it; kept on
+    ``helm uninstall``, since deleting a CRD deletes every object of it."""
+    kept = copy.deepcopy(document)
+    kept["metadata"]["annotations"] = {"helm.sh/resource-policy": "keep"}
+    return render_yaml(kept)
+
+
 # ---------------------------------------------------------------------------
 # docs/api.md
 # ---------------------------------------------------------------------------
@@ -587,9 +596,9 @@ def generated_files(root: Path = ROOT) -> dict[str, str]:
     """
     files: dict[str, str] = {}
     for kind in KINDS:
-        text = render_yaml(crd(kind))
-        files[f"{CRD_DIR}/{kind.file_name}"] = text
-        files[f"{CHART_CRD_DIR}/{kind.file_name}"] = text
+        document = crd(kind)
+        files[f"{CRD_DIR}/{kind.file_name}"] = render_yaml(document)
+        files[f"{CHART_CRD_DIR}/{kind.file_name}"] = render_chart_crd(document)
     files[DOCS_FILE] = render_docs()
     for template in sorted((root / SLO_TEMPLATE_DIR).glob("*.yaml")):
         files[f"{CHART_SLO_TEMPLATE_DIR}/{template.name}"] = template.read_text()

@@ -46,6 +46,7 @@ from modelrelease.api.constants import (
     Decision,
     MetricKind,
     NoDataPolicy,
+    NotificationType,
     OnErrorAction,
     OnInconclusive,
     Outcome,
@@ -75,6 +76,7 @@ MAX_SLOS = 32
 MAX_COMPARISON_METRICS = 16
 MAX_TEMPLATE_ARGS = 32
 MAX_METADATA_ENTRIES = 64
+MAX_RECEIVERS = 10
 METADATA_VALUE_MAX_LENGTH = 1024
 # A release names its Deployments `<name>-<revision>` (10 hex characters), and its
 # Services `<name>-stable` and `<name>-canary`; those and the label values must fit in
@@ -123,6 +125,8 @@ MSG_GUARD_COUNTS = "set both bad and total (the guard's counters) or neither"
 MSG_RATIO_FIELDS = "a ratio metric needs bad and total queries and no query or threshold"
 MSG_HISTOGRAM_FIELDS = "a histogram metric needs query and threshold and no bad or total"
 MSG_CA_OR_INSECURE = "set either caSecretRef or insecureSkipVerify, not both"
+MSG_ONE_RECEIVER_TYPE = "each receiver sets exactly one of slack, teams or webhook"
+MSG_UNIQUE_RECEIVER_NAMES = "receiver names must be unique"
 MSG_HTTP_URL = "must be an absolute http or https URL, for example https://host:8080/path"
 MSG_ARG_SHADOWS_BUILTIN = "argument names must differ from the built-in variables " + ", ".join(
     BUILTIN_QUERY_VARIABLES
@@ -424,41 +428,321 @@ RuleSelector = Annotated[
 ]
 
 
-class GatewayAPIRouter(_SpecModel):
-    """Route through a Gateway API `HTTPRoute` in the release's namespace."""
+MAX_PARENT_REFS = 32
+MAX_HOSTNAMES = 16
+MAX_ROUTE_MATCHES = 8
+MAX_MATCH_VALUES = 16
+GATEWAY_DURATION_PATTERN = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"
+HOSTNAME_PATTERN = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MSG_ONE_GATEWAY_ROUTE = (
+    "set exactly one of httpRoute (an HTTPRoute you own) or ownedRoute (an HTTPRoute the "
+    "operator creates and owns)"
+)
+MSG_RULE_NEEDS_HTTP_ROUTE = (
+    "rule picks a rule of an existing HTTPRoute (httpRoute); an ownedRoute has one rule"
+)
 
-    http_route: ResourceName = Field(
+GatewayDuration = Annotated[str, Field(max_length=32, pattern=GATEWAY_DURATION_PATTERN)]
+"""A Gateway API duration (``10s``, ``1m30s``, ``500ms``), as ``HTTPRoute.spec.rules[].timeouts``
+takes it; unlike ``Duration`` it has no fractions and no ``us``/``ns`` units."""
+
+
+class ParentReference(_SpecModel):
+    """A Gateway (or Gateway listener) the route attaches to, as in `HTTPRoute.spec.parentRefs`."""
+
+    group: str | None = Field(
+        default=None,
+        max_length=RESOURCE_NAME_MAX_LENGTH,
+        description="API group of the parent; default `gateway.networking.k8s.io`.",
+    )
+    kind: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="Kind of the parent; default `Gateway`.",
+    )
+    namespace: DnsLabel | None = Field(
+        default=None,
+        description="Namespace of the parent; default the release's namespace.",
+    )
+    name: ResourceName = Field(description="Name of the parent (the Gateway).")
+    section_name: DnsLabel | None = Field(
+        default=None, description="A listener of the Gateway, by name."
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="A listener of the Gateway, by port."
+    )
+
+
+class PathMatch(_SpecModel):
+    """A path match, as in `HTTPRoute.spec.rules[].matches[].path`."""
+
+    type: Literal["Exact", "PathPrefix", "RegularExpression"] = Field(
+        default="PathPrefix", description="How `value` is matched."
+    )
+    value: str = Field(default="/", min_length=1, max_length=1024, description="The path.")
+
+
+class ValueMatch(_SpecModel):
+    """A header or query parameter match."""
+
+    type: Literal["Exact", "RegularExpression"] = Field(
+        default="Exact", description="How `value` is matched."
+    )
+    name: str = Field(min_length=1, max_length=256, description="Header or parameter name.")
+    value: str = Field(max_length=4096, description="The value to match.")
+
+
+class RouteMatch(_SpecModel):
+    """One way a request can match the route (all of its conditions must hold), as in
+    `HTTPRoute.spec.rules[].matches[]`."""
+
+    path: PathMatch | None = Field(default=None, description="Default: prefix `/`.")
+    headers: list[ValueMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Headers that must match."
+    )
+    query_params: list[ValueMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Query parameters that must match."
+    )
+    method: (
+        Literal["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
+        | None
+    ) = Field(default=None, description="The HTTP method.")
+
+
+class RouteTimeouts(_SpecModel):
+    """Timeouts of the route's rule, as in `HTTPRoute.spec.rules[].timeouts` (Gateway API
+    v1.1+, standard channel)."""
+
+    request: GatewayDuration | None = Field(
+        default=None, description="The whole request, as the client sees it (`0s`: none)."
+    )
+    backend_request: GatewayDuration | None = Field(
+        default=None, description="One request from the gateway to a backend."
+    )
+
+
+class RouteMetadata(_SpecModel):
+    """Labels and annotations of the route the operator creates."""
+
+    labels: StringMap | None = Field(
+        default=None,
+        description=(
+            "Labels of the route. Do not put your GitOps tool's tracking label here "
+            "(`app.kubernetes.io/instance` for Argo CD): the route is not in Git, and Argo "
+            "CD would prune it."
+        ),
+    )
+    annotations: StringMap | None = Field(
+        default=None,
+        description=(
+            "Annotations of the route. Not Argo CD's tracking annotation "
+            "(`argocd.argoproj.io/tracking-id`), for the same reason."
+        ),
+    )
+
+
+class OwnedHTTPRoute(_SpecModel):
+    """An HTTPRoute the operator creates, owns and keeps as written here: named after the
+    release, in its namespace, with an ownerReference to it (deleted with it), and one rule
+    whose backends are `<release>-stable` and `<release>-canary`. Git (or `kubectl apply`)
+    then holds only the ModelRelease, and nothing else writes the route."""
+
+    parent_refs: list[ParentReference] = Field(
+        min_length=1,
+        max_length=MAX_PARENT_REFS,
+        description="The Gateways the route attaches to.",
+    )
+    hostnames: (
+        list[Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME_PATTERN)]] | None
+    ) = Field(
+        default=None,
+        max_length=MAX_HOSTNAMES,
+        description="Host names the route answers; default every host of the listener.",
+    )
+    matches: list[RouteMatch] | None = Field(
+        default=None,
+        max_length=MAX_ROUTE_MATCHES,
+        description="Requests the rule takes; default every request (path prefix `/`).",
+    )
+    timeouts: RouteTimeouts | None = Field(default=None, description="Timeouts of the rule.")
+    metadata: RouteMetadata | None = Field(
+        default=None, description="Labels and annotations of the route."
+    )
+
+
+class GatewayAPIRouter(_SpecModel):
+    """Route through a Gateway API `HTTPRoute` in the release's namespace: one you own
+    (`httpRoute`), or one the operator creates and owns (`ownedRoute`, recommended under
+    GitOps)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel("has(self.httpRoute) != has(self.ownedRoute)", MSG_ONE_GATEWAY_ROUTE),
+            cel("!has(self.rule) || has(self.httpRoute)", MSG_RULE_NEEDS_HTTP_ROUTE),
+        )
+    )
+
+    http_route: ResourceName | None = Field(
+        default=None,
         description=(
             "Name of an existing HTTPRoute in the release's namespace. The operator manages "
             "only its own backends (`<release>-stable`, `<release>-canary`) and the mirror "
-            "filter in one rule; everything else in the route is preserved."
+            "filter in one rule; everything else in the route is preserved. Under Argo CD "
+            "this needs `ignoreDifferences` (see the README)."
+        ),
+    )
+    owned_route: OwnedHTTPRoute | None = Field(
+        default=None,
+        description=(
+            "Let the operator create and own the HTTPRoute `<release>` from this "
+            "description, so Git holds only the ModelRelease."
         ),
     )
     rule: RuleSelector | None = Field(
         default=None,
         description=(
-            "The rule to manage: a 0-based index or the rule's `name`. When omitted, the "
-            "rule whose backendRefs already name the `<release>-stable` Service, else the "
-            "first rule."
+            "With `httpRoute`: the rule to manage, a 0-based index or the rule's `name`. When "
+            "omitted, the rule whose backendRefs already name the `<release>-stable` Service, "
+            "else the first rule."
         ),
+    )
+
+    @model_validator(mode="after")
+    def _one_route(self) -> Self:
+        if (self.http_route is None) == (self.owned_route is None):
+            raise ValueError(MSG_ONE_GATEWAY_ROUTE)
+        if self.rule is not None and self.http_route is None:
+            raise ValueError(MSG_RULE_NEEDS_HTTP_ROUTE)
+        return self
+
+
+MSG_ONE_VIRTUAL_SERVICE = (
+    "set exactly one of virtualService (a VirtualService you own) or ownedVirtualService "
+    "(a VirtualService the operator creates and owns)"
+)
+MSG_ROUTE_NEEDS_VIRTUAL_SERVICE = (
+    "route picks an HTTP route of an existing VirtualService (virtualService); an "
+    "ownedVirtualService has one HTTP route"
+)
+MSG_ONE_STRING_MATCH = "set exactly one of exact, prefix or regex"
+ISTIO_DURATION_PATTERN = r"^[0-9]{1,9}(\.[0-9]{1,9})?s$"
+
+
+class StringMatch(_SpecModel):
+    """How a string is matched, as in Istio's `StringMatch`: exactly one field."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "(has(self.exact) ? 1 : 0) + (has(self.prefix) ? 1 : 0) + "
+                "(has(self.regex) ? 1 : 0) == 1",
+                MSG_ONE_STRING_MATCH,
+            )
+        )
+    )
+
+    exact: str | None = Field(default=None, max_length=4096, description="The whole value.")
+    prefix: str | None = Field(default=None, max_length=4096, description="A prefix.")
+    regex: str | None = Field(default=None, max_length=4096, description="An RE2 expression.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
+            raise ValueError(MSG_ONE_STRING_MATCH)
+        return self
+
+
+class IstioRouteMatch(_SpecModel):
+    """One way a request can match (all of its conditions must hold), as in Istio's
+    `HTTPMatchRequest`."""
+
+    uri: StringMatch | None = Field(default=None, description="The request path.")
+    headers: dict[str, StringMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Headers that must match."
+    )
+    query_params: dict[str, StringMatch] | None = Field(
+        default=None, max_length=MAX_MATCH_VALUES, description="Query parameters that must match."
+    )
+    method: StringMatch | None = Field(default=None, description="The HTTP method.")
+
+
+class OwnedVirtualService(_SpecModel):
+    """A VirtualService the operator creates, owns and keeps as written here: named after
+    the release, in its namespace, with an ownerReference to it, and one HTTP route whose
+    destinations are `<release>-stable` and `<release>-canary`."""
+
+    hosts: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        min_length=1, max_length=MAX_HOSTNAMES, description="The hosts it routes."
+    )
+    gateways: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        default=None,
+        max_length=MAX_PARENT_REFS,
+        description=(
+            "Gateways (`<namespace>/<name>`) and `mesh` for sidecars; default: sidecars only."
+        ),
+    )
+    match: list[IstioRouteMatch] | None = Field(
+        default=None,
+        max_length=MAX_ROUTE_MATCHES,
+        description="Requests the route takes; default every request.",
+    )
+    timeout: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=ISTIO_DURATION_PATTERN,
+        description="Timeout of a request, in seconds as Istio takes it (`30s`, `1.5s`).",
+    )
+    metadata: RouteMetadata | None = Field(
+        default=None, description="Labels and annotations of the VirtualService."
     )
 
 
 class IstioRouter(_SpecModel):
-    """Route through an Istio `VirtualService` in the release's namespace."""
+    """Route through an Istio `VirtualService` in the release's namespace: one you own
+    (`virtualService`), or one the operator creates and owns (`ownedVirtualService`)."""
 
-    virtual_service: ResourceName = Field(
-        description="Name of an existing VirtualService in the release's namespace.",
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "has(self.virtualService) != has(self.ownedVirtualService)",
+                MSG_ONE_VIRTUAL_SERVICE,
+            ),
+            cel("!has(self.route) || has(self.virtualService)", MSG_ROUTE_NEEDS_VIRTUAL_SERVICE),
+        )
+    )
+
+    virtual_service: ResourceName | None = Field(
+        default=None,
+        description=(
+            "Name of an existing VirtualService in the release's namespace. Under Argo CD "
+            "this needs `ignoreDifferences` (see the README)."
+        ),
+    )
+    owned_virtual_service: OwnedVirtualService | None = Field(
+        default=None,
+        description=(
+            "Let the operator create and own the VirtualService `<release>` from this "
+            "description, so Git holds only the ModelRelease."
+        ),
     )
     route: str | None = Field(
         default=None,
         min_length=1,
         max_length=RESOURCE_NAME_MAX_LENGTH,
         description=(
-            "Name of the HTTP route (`spec.http[].name`) whose destinations the operator "
-            "manages. When omitted, the first HTTP route."
+            "With `virtualService`: name of the HTTP route (`spec.http[].name`) whose "
+            "destinations the operator manages. When omitted, the first HTTP route."
         ),
     )
+
+    @model_validator(mode="after")
+    def _one_virtual_service(self) -> Self:
+        if (self.virtual_service is None) == (self.owned_virtual_service is None):
+            raise ValueError(MSG_ONE_VIRTUAL_SERVICE)
+        if self.route is not None and self.virtual_service is None:
+            raise ValueError(MSG_ROUTE_NEEDS_VIRTUAL_SERVICE)
+        return self
 
 
 class NoRouter(_SpecModel):
@@ -1144,6 +1428,112 @@ def stage_names(stages: Sequence[Stage]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
+# spec.notifications
+# ---------------------------------------------------------------------------
+
+
+class SlackReceiver(_SpecModel):
+    """A Slack incoming webhook; the message is Block Kit (header, section, context)."""
+
+    secret_ref: SecretRef = Field(
+        description=(
+            "Secret in the release's namespace, labelled `modelrelease.dev/credentials: "
+            '"true"`, whose key `url` holds the incoming-webhook URL '
+            "(`https://hooks.slack.com/services/...`)."
+        ),
+    )
+
+
+class TeamsReceiver(_SpecModel):
+    """A Microsoft Teams Workflows webhook ("When a Teams webhook request is received");
+    the message is an Adaptive Card 1.4 in a `message` envelope."""
+
+    secret_ref: SecretRef = Field(
+        description=(
+            "Secret in the release's namespace, labelled `modelrelease.dev/credentials: "
+            '"true"`, whose key `url` holds the workflow\'s webhook URL.'
+        ),
+    )
+
+
+class WebhookReceiver(_SpecModel):
+    """Any HTTP endpoint: a JSON body signed with HMAC-SHA256. The header
+    `X-ModelRelease-Signature` is `sha256=` and the hex HMAC, keyed with `signingKey`, of
+    the bytes `<X-ModelRelease-Timestamp>.<body>`; `X-ModelRelease-Delivery` is the
+    notification's id, the same on every retry (for idempotency)."""
+
+    secret_ref: SecretRef = Field(
+        description=(
+            "Secret in the release's namespace, labelled `modelrelease.dev/credentials: "
+            '"true"`, with the keys `url` (where to POST) and `signingKey` (the HMAC key).'
+        ),
+    )
+
+
+class NotificationReceiver(_SpecModel):
+    """Where notifications go. Set exactly one of slack, teams or webhook."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "(has(self.slack) ? 1 : 0) + (has(self.teams) ? 1 : 0) + "
+                "(has(self.webhook) ? 1 : 0) == 1",
+                MSG_ONE_RECEIVER_TYPE,
+            )
+        )
+    )
+
+    name: DnsLabel = Field(description="Name of the receiver, shown in Events; unique.")
+    slack: SlackReceiver | None = Field(default=None, description="A Slack incoming webhook.")
+    teams: TeamsReceiver | None = Field(
+        default=None, description="A Microsoft Teams Workflows webhook."
+    )
+    webhook: WebhookReceiver | None = Field(
+        default=None, description="A generic webhook, signed with HMAC-SHA256."
+    )
+    events: list[NotificationType] = Field(
+        default_factory=lambda: list(NotificationType),
+        min_length=1,
+        max_length=len(NotificationType),
+        description=(
+            "What to send: ChallengerStarted, StageStarted, WaitingForApproval, RolledBack, "
+            "Promoted, Failed. All of them when omitted."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_type(self) -> Self:
+        if sum(kind is not None for kind in (self.slack, self.teams, self.webhook)) != 1:
+            raise ValueError(MSG_ONE_RECEIVER_TYPE)
+        return self
+
+    @property
+    def secret_name(self) -> str:
+        """The Secret holding the receiver's URL (and signing key)."""
+        kind = self.slack or self.teams or self.webhook
+        assert kind is not None
+        return kind.secret_ref.name
+
+
+class NotificationsSpec(_SpecModel):
+    """Who hears about the release's transitions. Delivery runs beside the release and
+    never holds it: a receiver that fails gets a Warning Event, the release goes on."""
+
+    receivers: list[NotificationReceiver] = Field(
+        min_length=1,
+        max_length=MAX_RECEIVERS,
+        description="The receivers; each gets every notification its `events` selects.",
+        json_schema_extra=validations(cel(_unique_names_rule(), MSG_UNIQUE_RECEIVER_NAMES)),
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        _require_unique((receiver.name for receiver in self.receivers), MSG_UNIQUE_RECEIVER_NAMES)
+        return self
+
+
+# ---------------------------------------------------------------------------
 # ModelRelease
 # ---------------------------------------------------------------------------
 
@@ -1233,6 +1623,14 @@ class ModelReleaseSpec(_SpecModel):
     paused: bool = Field(
         default=False,
         description="Freeze the release where it is: no traffic change, no stage clock.",
+    )
+    notifications: NotificationsSpec | None = Field(
+        default=None,
+        description=(
+            "Slack, Microsoft Teams and signed-webhook notifications of the release's "
+            "transitions. Set per release (the object Git and reviews already hold); "
+            "releases of a namespace share receivers by naming the same Secrets."
+        ),
     )
 
     @model_validator(mode="after")
@@ -1467,6 +1865,33 @@ class HistoryEntry(_StatusModel):
     time: Timestamp = Field(description="When it ended.")
 
 
+class PendingNotification(_StatusModel):
+    """A notification decided by a pass, written with the transition it announces."""
+
+    id: str = Field(
+        description=(
+            "Idempotency key, the same on every retry and after restarts: "
+            "`<release uid>/<revision>/<attempt>/<type>[/<stage>]`."
+        )
+    )
+    receiver: str = Field(description="Name of the receiver it goes to.")
+    type: NotificationType = Field(description="What it announces.")
+    time: Timestamp = Field(description="When the transition happened.")
+    revision: str = Field(description="The revision it is about.")
+    model_name: str | None = Field(default=None, description="Model name of the revision.")
+    model_version: str | None = Field(default=None, description="Model version of the revision.")
+    champion_version: str | None = Field(
+        default=None, description="Model version of the champion at the time."
+    )
+    stage: str | None = Field(default=None, description="The stage, if it is about one.")
+    reason: str | None = Field(default=None, description="CamelCase reason, e.g. SLOFailed.")
+    message: str = Field(default="", description="What happened, in words.")
+    slo: str | None = Field(default=None, description="The failing SLO, if any.")
+    slo_value: float | None = Field(default=None, description="Its last value.")
+    slo_min: float | None = Field(default=None, description="Its min.")
+    slo_max: float | None = Field(default=None, description="Its max.")
+
+
 class ModelReleaseStatus(_StatusModel):
     """The whole state of the release; an operator restart resumes from it."""
 
@@ -1554,6 +1979,21 @@ class ModelReleaseStatus(_StatusModel):
         description=(
             "Label selector of the pods of champion and challenger (the `scale` "
             "subresource's selector, used by autoscalers for pod metrics)."
+        ),
+    )
+    pending_notifications: list[PendingNotification] = Field(
+        default_factory=list,
+        description=(
+            "Notifications decided but not yet delivered: the outbox. Each is written with the "
+            "transition it announces, so a restarted operator still sends it, and removed "
+            "once delivered or given up (with a Warning Event). Bounded; empty at rest."
+        ),
+    )
+    notified: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Ids of the latest notifications delivered or given up (bounded, newest last): a "
+            "transition seen again is not told again."
         ),
     )
 
@@ -1735,6 +2175,11 @@ __all__ = [
     "ModelReleaseStatus",
     "ModelSpec",
     "NoRouter",
+    "NotificationReceiver",
+    "NotificationsSpec",
+    "OwnedHTTPRoute",
+    "OwnedVirtualService",
+    "PendingNotification",
     "PrometheusSpec",
     "RevisionStatus",
     "RollbackSpec",
@@ -1742,9 +2187,12 @@ __all__ = [
     "SLOTemplateSpec",
     "SecretRef",
     "ShadowStage",
+    "SlackReceiver",
     "Stage",
+    "TeamsReceiver",
     "TemplateArg",
     "TemplateRef",
     "TrafficSpec",
+    "WebhookReceiver",
     "WebhookStage",
 ]

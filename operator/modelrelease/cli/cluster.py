@@ -29,6 +29,7 @@ from modelrelease.api.models import ModelReleaseSpec
 from modelrelease.cli.errors import CommandError
 from modelrelease.cli.render import GPUView, StatusInputs, event_time
 from modelrelease.core.gpu import fit, node_gpus, pod_gpus
+from modelrelease.core.manifests import Owner
 from modelrelease.core.observation import revision_of_object
 from modelrelease.kube.client import KubeClient
 from modelrelease.kube.errors import ForbiddenError, KubeError
@@ -176,9 +177,12 @@ class Cluster:
             return None, "not read (this plugin cannot parse the spec)"
         if spec.traffic.none is not None:
             return None, "no router (the weight follows the ready replicas)"
-        name = release["metadata"]["name"]
-        router = new_router(spec.traffic, self.kube, self.namespace, name, spec.port)
+        meta = release["metadata"]
+        owner = Owner(meta["name"], self.namespace, str(meta.get("uid") or ""))
         try:
+            router = new_router(
+                spec.traffic, self.kube, self.namespace, owner.name, spec.port, owner
+            )
             return router.get_routes(), ""
         except (RouterError, KubeError) as error:
             return None, f"not read ({error})"

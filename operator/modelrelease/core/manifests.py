@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from modelrelease.api.constants import (
@@ -201,6 +201,9 @@ def drifted(desired: Json, observed: Json) -> bool:
     """
     wanted = copy.deepcopy(desired)
     wanted.get("spec", {}).pop("replicas", None)
+    # The object's identity, not its content (a listed object need not repeat them).
+    wanted.pop("apiVersion", None)
+    wanted.pop("kind", None)
     return not _contains(observed, wanted)
 
 
@@ -217,7 +220,7 @@ def _contains(observed: Any, wanted: Any) -> bool:
         if not isinstance(observed, list) or len(observed) != len(wanted):
             return False
         return all(_contains(o, w) for o, w in zip(observed, wanted, strict=True))
-    if wanted is None:
+    if wanted is None or observed == wanted:
         return True
     return bool(_scalar(observed) == _scalar(wanted))
 
@@ -248,7 +251,6 @@ def _scalar(value: Any) -> Any:
     if match is None:
         return value
     try:
-        number = Decimal(match.group(1))
-    except InvalidOperation:
+        return Decimal(match.group(1)) * _SUFFIX.get(match.group(2) or "", Decimal(1))
+    except ArithmeticError:  # not a number, or not one a quantity can be ("12e3456789")
         return value
-    return number * _SUFFIX.get(match.group(2) or "", Decimal(1))

@@ -38,7 +38,7 @@ from modelrelease.kube.client import KubeClient
 from modelrelease.kube.errors import KubeError
 from modelrelease.kube.observe import ClusterView
 from modelrelease.routers.meshless import MESHLESS
-from modelrelease.routers.router import Router, RouterError, router_problem
+from modelrelease.routers.router import ConvergingRouter, Router, RouterError, router_problem
 
 Json = dict[str, Any]
 
@@ -64,6 +64,15 @@ def act(
 ) -> list[Problem]:
     """Apply the decision; return what could not be done, as problems for status."""
     writer = _Writer(kube, router, owner, spec, view)
+    if isinstance(router, ConvergingRouter) and view.routes is not None:
+        # A route the operator owns is written back first when someone changed it,
+        # with the weights it has now; the steps then move those as decided.
+        try:
+            router.converge()
+        except RouterError as error:
+            return [router_problem(error)]
+        except KubeError as error:
+            return [Problem(Reason.RECONCILE_ERROR, f"{error}; the next pass retries")]
     for step in steps_for(decision, serving(router, view)):
         try:
             writer.do(step)

@@ -38,11 +38,16 @@ Json = dict[str, Any]
 FIELD_MANAGER = "modelrelease-operator"
 APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
 REQUEST_TIMEOUT_SECONDS = 15.0
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
 HTTP_CONFLICT = 409
 HTTP_GONE = 410
+HTTP_UNPROCESSABLE = 422
+PATCH_NOT_APPLICABLE = "the server rejected our request due to an error in our request"
+"""The API server's whole message when a JSON patch does not apply (a ``test`` failed,
+or a path is gone); schema errors say which field instead."""
 LIST_PAGE_SIZE = 500
 WATCH_SECONDS = 300
 """How long the API server keeps one watch request open (then it is reopened)."""
@@ -61,13 +66,19 @@ class StoredSecret:
 
 @dataclass(frozen=True)
 class Collection:
-    """Objects of one kind in all namespaces, as ``kube.views`` lists and watches them."""
+    """Objects of one kind, as ``kube.views`` lists and watches them: in all
+    namespaces, or in one (``namespace``) when the operator may read only there."""
 
     kind: str  # for messages: "Pods", "HTTPRoutes"
     group: str  # "" for the core group
     version: str
     plural: str
     label_selector: str | None = None
+    namespace: str | None = None  # None: all namespaces (or a cluster-scoped kind)
+
+    def named(self) -> str:
+        """The stream's name in messages: ``Deployments`` or ``Deployments in team-a``."""
+        return self.kind if self.namespace is None else f"{self.kind} in {self.namespace}"
 
 
 class WatchExpiredError(KubeError):
@@ -178,7 +189,7 @@ class KubeClient:
         options: Json = {"limit": LIST_PAGE_SIZE}
         if continue_token:
             options["_continue"] = continue_token
-        with _translated(f"list {collection.kind}"):
+        with _translated(f"list {collection.named()}"):
             response = self._list_call(collection)(
                 **options, _preload_content=False, _request_timeout=REQUEST_TIMEOUT_SECONDS
             )
@@ -187,7 +198,7 @@ class KubeClient:
     def watch(self, collection: Collection, resource_version: str) -> Iterator[Json]:
         """The watch events after ``resource_version`` (``type``, ``object``), bookmarks
         included, until the API server ends the request; WatchExpiredError on 410."""
-        with _translated(f"watch {collection.kind}"):
+        with _translated(f"watch {collection.named()}"):
             response = self._list_call(collection)(
                 watch=True,
                 resource_version=resource_version,
@@ -203,9 +214,9 @@ class KubeClient:
                 event: Json = json.loads(line)
                 failure = event.get("object") or {}
                 if event.get("type") == "ERROR" and failure.get("code") == HTTP_GONE:
-                    raise WatchExpiredError(f"watch {collection.kind}: {failure.get('message')}")
+                    raise WatchExpiredError(f"watch {collection.named()}: {failure.get('message')}")
                 if event.get("type") == "ERROR":
-                    raise KubeError(f"watch {collection.kind}: {failure.get('message')}")
+                    raise KubeError(f"watch {collection.named()}: {failure.get('message')}")
                 yield event
 
     def _list_call(self, collection: Collection) -> Callable[..., Any]:
@@ -213,6 +224,8 @@ class KubeClient:
         selector: Json = {}
         if collection.label_selector is not None:
             selector["label_selector"] = collection.label_selector
+        if collection.namespace is not None:
+            return self._namespaced_list_call(collection, selector)
         typed: dict[tuple[str, str], Callable[..., Any]] = {
             ("", "pods"): self._core.list_pod_for_all_namespaces,
             ("", "services"): self._core.list_service_for_all_namespaces,
@@ -226,6 +239,27 @@ class KubeClient:
             collection.plural,
         )
         return lambda **options: call(**selector, **options)
+
+    def _namespaced_list_call(self, collection: Collection, selector: Json) -> Callable[..., Any]:
+        """The list call of ``collection`` in its one namespace (namespaced RBAC: a Role
+        grants list and watch there, not in all namespaces)."""
+        namespace = str(collection.namespace)
+        typed: dict[tuple[str, str], Callable[..., Any]] = {
+            ("", "pods"): self._core.list_namespaced_pod,
+            ("", "services"): self._core.list_namespaced_service,
+            ("apps", "deployments"): self._apps.list_namespaced_deployment,
+        }
+        known = typed.get((collection.group, collection.plural))
+        if known is not None:
+            return lambda **options: known(namespace, **selector, **options)
+        return partial(
+            self._custom.list_namespaced_custom_object,
+            collection.group,
+            collection.version,
+            namespace,
+            collection.plural,
+            **selector,
+        )
 
     # --- workloads ------------------------------------------------------------
 
@@ -425,14 +459,41 @@ class KubeClient:
             name,
         )
 
-    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
-        return self._replace_custom(
-            f"replace HTTPRoute {namespace}/{name}",
+    def patch_http_route(self, namespace: str, name: str, operations: list[Json]) -> Json:
+        return self._json_patch_custom(
+            f"patch HTTPRoute {namespace}/{name}",
             (gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL),
             namespace,
             name,
-            body,
+            operations,
         )
+
+    def apply_http_route(self, manifest: Json) -> Json:
+        """Server-side apply of an HTTPRoute the operator owns."""
+        resource = (gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL)
+        return self._apply_custom(resource, "HTTPRoute", manifest)
+
+    def _apply_custom(self, resource: tuple[str, str, str], kind: str, manifest: Json) -> Json:
+        """Server-side apply of an owned custom object, taking over fields others hold."""
+        group, version, plural = resource
+        meta = manifest["metadata"]
+        with self._write(f"apply {kind} {meta['namespace']}/{meta['name']}"):
+            response = self._custom.patch_namespaced_custom_object(
+                group,
+                version,
+                meta["namespace"],
+                plural,
+                meta["name"],
+                manifest,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_PATCH,
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        applied = _json(response)
+        self.written(applied)
+        return applied
 
     def get_http_route_crd(self) -> Json | None:
         return self._get_or_none(
@@ -454,35 +515,60 @@ class KubeClient:
             name,
         )
 
-    def replace_virtual_service(self, namespace: str, name: str, version: str, body: Json) -> Json:
-        return self._replace_custom(
-            f"replace VirtualService {namespace}/{name}",
+    def apply_virtual_service(self, version: str, manifest: Json) -> Json:
+        """Server-side apply of a VirtualService the operator owns."""
+        return self._apply_custom((istio.GROUP, version, istio.PLURAL), "VirtualService", manifest)
+
+    def patch_virtual_service(
+        self, namespace: str, name: str, version: str, operations: list[Json]
+    ) -> Json:
+        return self._json_patch_custom(
+            f"patch VirtualService {namespace}/{name}",
             (istio.GROUP, version, istio.PLURAL),
             namespace,
             name,
-            body,
+            operations,
         )
 
-    def _replace_custom(
-        self, what: str, resource: tuple[str, str, str], namespace: str, name: str, body: Json
+    def _json_patch_custom(
+        self,
+        what: str,
+        resource: tuple[str, str, str],
+        namespace: str,
+        name: str,
+        operations: list[Json],
     ) -> Json:
-        """Replace a custom object (an update that fails on a stale resourceVersion)."""
+        """JSON-patch a custom object. A patch that does not apply (HTTP 422 without a
+        field error: its ``test`` failed because the part of the object it was computed
+        from changed) is a WriteConflictError, so it is retried from a fresh read."""
         group, version, plural = resource
-        with self._write(what):
-            response = self._custom.replace_namespaced_custom_object(
-                group,
-                version,
-                namespace,
-                plural,
-                name,
-                body,
-                field_manager=FIELD_MANAGER,
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+        try:
+            with self._write(what):
+                response = self._custom.patch_namespaced_custom_object(
+                    group,
+                    version,
+                    namespace,
+                    plural,
+                    name,
+                    operations,
+                    field_manager=FIELD_MANAGER,
+                    _content_type=JSON_PATCH,
+                    _preload_content=False,
+                    _request_timeout=REQUEST_TIMEOUT_SECONDS,
+                )
+        except KubeError as error:
+            cause = error.__cause__
+            not_applicable = (
+                isinstance(cause, ApiException)
+                and cause.status == HTTP_UNPROCESSABLE
+                and _message(cause) == PATCH_NOT_APPLICABLE
             )
-        replaced = _json(response)
-        self.written(replaced)
-        return replaced
+            if not_applicable:
+                raise WriteConflictError(f"{error} (changed since it was read)") from cause
+            raise
+        patched = _json(response)
+        self.written(patched)
+        return patched
 
     def get_virtual_service_crd(self) -> Json | None:
         return self._get_or_none(

@@ -40,7 +40,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelrelease.api.constants import (
@@ -73,7 +73,22 @@ CLUSTER_SLO_TEMPLATES = Collection(
 HTTP_ROUTES = Collection("HTTPRoutes", gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL)
 VIRTUAL_SERVICES = "VirtualServices"  # its version is the one the installed CRD serves
 GPU = "GPU"  # the kind of a Change to the GPU view
-STREAMS = 8  # watches open at once, at most (one per kind above)
+CLUSTER_STREAMS = 3  # Pods, Nodes, ClusterSLOTemplates: always in all namespaces
+NAMESPACED_STREAMS = 5  # Deployments, Services, SLOTemplates, HTTPRoutes, VirtualServices
+
+
+def stream_count(namespaces: tuple[str, ...] = ()) -> int:
+    """Watches open at once, at most: a namespaced kind has one per served namespace
+    when they are named (see ``Views``), else one in all namespaces."""
+    return CLUSTER_STREAMS + NAMESPACED_STREAMS * len(exact_namespaces(namespaces) or ("",))
+
+
+def exact_namespaces(namespaces: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The namespaces to list namespaced kinds in, one by one; None: all namespaces
+    (none named, or a glob such as ``team-*`` among them)."""
+    if not namespaces or any(is_glob(namespace) for namespace in namespaces):
+        return None
+    return tuple(namespaces)
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,11 @@ class Change:
     namespace: str = ""
     name: str = ""
     release: str | None = None
+
+
+def is_glob(namespace: str) -> bool:
+    """Whether a --namespace value is a pattern (``team-*``) rather than a name."""
+    return any(char in namespace for char in "*?[!")
 
 
 def object_key(obj: Json) -> ObjectKey:
@@ -114,6 +134,19 @@ def _newer(after: Json, before: Json) -> bool:
         return int(str(new)) > int(str(old))
     except ValueError:
         return new != old
+
+
+def listed(page: Json) -> list[Json]:
+    """A list page's items, each with the ``kind`` and ``apiVersion`` a watch event's
+    object has (a list names them once, for the list): an object in a view looks the
+    same whether it came from a list, a watch or the operator's own write."""
+    kind = str(page.get("kind") or "").removesuffix("List")
+    api_version = page.get("apiVersion")
+    items: list[Json] = page.get("items") or []
+    return [
+        item if "kind" in item else {"kind": kind, "apiVersion": api_version, **item}
+        for item in items
+    ]
 
 
 def _trimmed(obj: Json) -> Json:
@@ -165,11 +198,14 @@ class Store:
         self._add(key, after)
         return before, after
 
-    def replace(self, items: Iterable[Json]) -> list[Pair]:
-        """A fresh list: what changed against what was held (gone ones included)."""
+    def replace(self, items: Iterable[Json], namespace: str | None = None) -> list[Pair]:
+        """A fresh list: what changed against what was held (gone ones included); of
+        one namespace only when ``namespace`` is given (a stream per namespace)."""
         fresh = {object_key(item): _trimmed(item) for item in items}
         changes: list[Pair] = []
         for key, gone in list(self._objects.items()):
+            if namespace is not None and key[0] != namespace:
+                continue
             if key not in fresh:
                 self._remove(key, gone)
                 changes.append((gone, None))
@@ -311,8 +347,12 @@ class _Stream:
 class Views:
     """Every store, the GPU account, the streams that feed them, and their sync state."""
 
-    def __init__(self, kube: KubeClient) -> None:
+    def __init__(self, kube: KubeClient, namespaces: tuple[str, ...] = ()) -> None:
         self._kube = kube
+        # Namespaced kinds are listed per namespace when the operator serves named
+        # namespaces (namespaced RBAC grants nothing in all namespaces); with none, or
+        # with a glob such as ``team-*``, in all namespaces.
+        self._namespaces = exact_namespaces(namespaces)
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self.on_change: Callable[[Change], None] = lambda change: None
@@ -328,6 +368,9 @@ class Views:
         self._streams: dict[str, _Stream] = {}
 
     # --- reads (any thread) ---
+
+    def started(self) -> bool:
+        return bool(self._streams)
 
     def synced(self) -> bool:
         return all(stream.synced.is_set() for stream in self._streams.values())
@@ -378,7 +421,7 @@ class Views:
 
     def gpu_nodes(self) -> tuple[NodeGPUs, ...] | None:
         """The GPU view; None (no check) when the operator may not list Nodes or Pods."""
-        if any(self._streams[kind].forbidden for kind in (PODS.kind, NODES.kind)):
+        if any(self._streams[kind].forbidden for kind in (PODS.named(), NODES.named())):
             return None
         with self._lock:
             return self.gpus.nodes()
@@ -387,29 +430,30 @@ class Views:
 
     def start(self) -> None:
         """Start a stream per watched kind (routes only where their CRD is installed)."""
-        streams = [
-            _Stream(DEPLOYMENTS),
-            _Stream(SERVICES),
-            _Stream(PODS),
-            _Stream(NODES, optional=True),
-            _Stream(SLO_TEMPLATES),
-            _Stream(CLUSTER_SLO_TEMPLATES),
-        ]
+        # Pods and Nodes of the whole cluster: a Pod of any namespace holds GPUs.
+        streams = [_Stream(PODS), _Stream(NODES, optional=True), _Stream(CLUSTER_SLO_TEMPLATES)]
+        namespaced = [DEPLOYMENTS, SERVICES, SLO_TEMPLATES]
         if self._kube.get_http_route_crd() is not None:
             self.http_routes = Store()
-            streams.append(_Stream(HTTP_ROUTES))
+            namespaced.append(HTTP_ROUTES)
         crd = self._kube.get_virtual_service_crd()
         version = istio.served_version(crd) if crd is not None else None
         if version is not None:
             self.virtual_services = Store()
             self.virtual_service_version = version
-            streams.append(
-                _Stream(Collection(VIRTUAL_SERVICES, istio.GROUP, version, istio.PLURAL))
-            )
+            namespaced.append(Collection(VIRTUAL_SERVICES, istio.GROUP, version, istio.PLURAL))
+        for collection in namespaced:
+            if self._namespaces is None:
+                streams.append(_Stream(collection))
+            else:
+                streams.extend(
+                    _Stream(replace(collection, namespace=namespace))
+                    for namespace in self._namespaces
+                )
         for stream in streams:
-            self._streams[stream.collection.kind] = stream
+            self._streams[stream.collection.named()] = stream
         for stream in streams:
-            name = f"watch-{stream.collection.kind}"
+            name = f"watch-{stream.collection.named()}"
             threading.Thread(target=self._run, args=(stream,), name=name, daemon=True).start()
 
     def stop(self) -> None:
@@ -435,10 +479,12 @@ class Views:
                 logger.error(f"{error}; grant list and watch on it to the operator")
                 failures += 1
             except (KubeError, OSError, ValueError) as error:
-                logger.warning(f"watching {stream.collection.kind} failed, listing again: {error}")
+                logger.warning(
+                    f"watching {stream.collection.named()} failed, listing again: {error}"
+                )
                 failures += 1
             except Exception:
-                logger.exception(f"watching {stream.collection.kind} failed, listing again")
+                logger.exception(f"watching {stream.collection.named()} failed, listing again")
                 failures += 1
             delay = min(RETRY_SECONDS[1], RETRY_SECONDS[0] * 2 ** min(failures, 8))
             self._stopped.wait(delay * (0.5 + random.random() / 2))
@@ -446,12 +492,12 @@ class Views:
     def _list(self, stream: _Stream) -> str:
         items: list[Json] = []
         page = self._kube.list_page(stream.collection)
-        items.extend(page.get("items") or [])
+        items.extend(listed(page))
         while (page.get("metadata") or {}).get("continue"):
             page = self._kube.list_page(stream.collection, page["metadata"]["continue"])
-            items.extend(page.get("items") or [])
+            items.extend(listed(page))
         with self._lock:
-            changes = self._replace(stream.collection.kind, items)
+            changes = self._replace(stream.collection.kind, items, stream.collection.namespace)
         stream.synced.set()
         self._tell(changes)
         return str((page.get("metadata") or {}).get("resourceVersion") or "")
@@ -503,7 +549,7 @@ class Views:
         pair = self._store(kind).apply(event_type, obj)
         return changes + ([] if pair is None else _changes(kind, [pair]))
 
-    def _replace(self, kind: str, items: list[Json]) -> list[Change]:
+    def _replace(self, kind: str, items: list[Json], namespace: str | None = None) -> list[Change]:
         if kind == NODES.kind:
             return [Change(GPU)] if self.gpus.replace_nodes(items) else []
         changes: list[Change] = []
@@ -511,7 +557,7 @@ class Views:
             if self.gpus.replace_pods(items):
                 changes.append(Change(GPU))
             items = [item for item in items if release_of(item) is not None]
-        return changes + _changes(kind, self._store(kind).replace(items))
+        return changes + _changes(kind, self._store(kind).replace(items, namespace))
 
 
 def _changes(kind: str, pairs: list[Pair]) -> list[Change]:
@@ -576,12 +622,15 @@ class ViewReader:
             return self._kube.get_http_route(namespace, name)
         return self._views.get(store, (namespace, name))
 
-    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
+    def patch_http_route(self, namespace: str, name: str, operations: list[Json]) -> Json:
         try:
-            return self._kube.replace_http_route(namespace, name, body)
+            return self._kube.patch_http_route(namespace, name, operations)
         except WriteConflictError:
             self._stale.add(("HTTPRoute", namespace, name))
             raise
+
+    def apply_http_route(self, manifest: Json) -> Json:
+        return self._kube.apply_http_route(manifest)
 
     def get_http_route_crd(self) -> Json | None:
         return self._kube.get_http_route_crd()
@@ -593,9 +642,14 @@ class ViewReader:
             return self._kube.get_virtual_service(namespace, name, version)
         return self._views.get(store, (namespace, name))
 
-    def replace_virtual_service(self, namespace: str, name: str, version: str, body: Json) -> Json:
+    def apply_virtual_service(self, version: str, manifest: Json) -> Json:
+        return self._kube.apply_virtual_service(version, manifest)
+
+    def patch_virtual_service(
+        self, namespace: str, name: str, version: str, operations: list[Json]
+    ) -> Json:
         try:
-            return self._kube.replace_virtual_service(namespace, name, version, body)
+            return self._kube.patch_virtual_service(namespace, name, version, operations)
         except WriteConflictError:
             self._stale.add(("VirtualService", namespace, name))
             raise

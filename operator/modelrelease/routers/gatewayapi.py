@@ -2,9 +2,18 @@
 
 Only the operator's two backendRefs (the ``<release>-stable`` and
 ``<release>-canary`` Services) and its own mirror filter in one rule are ever
-changed; every other rule, backend, filter and match is written back exactly
-as read. Writes are read-modify-replace with the object's resourceVersion, so
-a concurrent edit by someone else is retried rather than overwritten.
+changed; nothing else in the route is written. A write is a JSON patch of
+that rule's ``backendRefs`` and ``filters`` alone, after a ``test`` that the
+rule is still as read, so a concurrent edit of the rule is retried rather than
+overwritten, and an edit elsewhere in the route does not disturb it.
+
+Why a JSON patch and not server-side apply: ``spec.rules``, ``backendRefs`` and
+``filters`` are atomic lists in the HTTPRoute CRD (no ``x-kubernetes-list-type``),
+so the smallest part of a route a field manager can own is the whole
+``spec.rules``. An apply by the operator would have to send every rule and would
+own them all; the patch sends one rule's two fields. Ownership ends up the same
+either way (whoever last wrote any part of ``spec.rules`` owns all of it; see
+docs/gitops.md).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from modelrelease.routers.router import (
     RouteNotFoundError,
     Routes,
     RuleNotFoundError,
+    json_patch,
     write_with_retries,
 )
 
@@ -38,8 +48,8 @@ class HTTPRouteStore(Protocol):
 
     def get_http_route(self, namespace: str, name: str) -> Json | None: ...
 
-    def replace_http_route(self, namespace: str, name: str, body: Json) -> Json:
-        """Replace the object; raise WriteConflictError when it changed meanwhile."""
+    def patch_http_route(self, namespace: str, name: str, operations: list[Json]) -> Json:
+        """Apply a JSON patch; raise WriteConflictError when its ``test`` fails."""
         ...
 
     def get_http_route_crd(self) -> Json | None: ...
@@ -84,12 +94,7 @@ class GatewayAPIRouter:
     def set_routes(self, stable_weight: int, canary_weight: int, mirror_percent: int) -> None:
         percent_field = mirror_percent not in (0, FULL) or None
         if percent_field and not self._supports_mirror_percent():
-            raise MirrorUnsupportedError(
-                f"mirroring {mirror_percent}% of requests needs the HTTPRoute CRD field "
-                "spec.rules[].filters[].requestMirror.percent, which the installed "
-                f"{CRD_NAME} does not have; install Gateway API v1.2 or newer (experimental "
-                "channel, or standard channel v1.3+), or use mirrorPercent 100"
-            )
+            raise MirrorUnsupportedError(mirror_percent_unsupported(mirror_percent))
         desired = Routes(stable_weight, canary_weight, mirror_percent)
         self._update(lambda rule: with_routes(rule, self._backends, desired))
 
@@ -117,9 +122,8 @@ class GatewayAPIRouter:
             new_rule = change(rule)
             if new_rule == rule:
                 return
-            body = copy.deepcopy(route)
-            body["spec"]["rules"][index] = new_rule
-            self._store.replace_http_route(self._namespace, self._route_name, body)
+            operations = json_patch(f"/spec/rules/{index}", rule, new_rule)
+            self._store.patch_http_route(self._namespace, self._route_name, operations)
 
         write_with_retries(write)
 
@@ -213,6 +217,15 @@ def restored(rule: Json, backends: Backends) -> Json:
     new["backendRefs"] = refs
     _set_mirror(new, backends, 0)
     return new
+
+
+def mirror_percent_unsupported(percent: int) -> str:
+    return (
+        f"mirroring {percent}% of requests needs the HTTPRoute CRD field "
+        "spec.rules[].filters[].requestMirror.percent, which the installed "
+        f"{CRD_NAME} does not have; install Gateway API v1.2 or newer (experimental "
+        "channel, or standard channel v1.3+), or use mirrorPercent 100"
+    )
 
 
 def mirror_percent_in_crd(crd: Mapping[str, Any]) -> bool:

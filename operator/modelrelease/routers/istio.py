@@ -3,8 +3,10 @@
 The operator manages one HTTP route of a VirtualService the user owns: the
 weights of its ``<release>-stable`` and ``<release>-canary`` destinations and
 its mirror to the canary. Every other route, match, retry, header, timeout and
-destination is written back exactly as read. Writes are read-modify-replace
-with the object's resourceVersion, so a concurrent edit is retried, not lost.
+destination is left alone: a write is a JSON patch of that HTTP route's
+``route``, ``mirror``, ``mirrorPercentage`` and ``mirrors`` keys alone, after a
+``test`` that the HTTP route is still as read, so a concurrent edit of it is
+retried, not lost (``spec.http`` is an atomic list, as in Gateway API).
 
 Hosts are written as short Service names, which Istio resolves in the
 VirtualService's namespace, or as ``<svc>.<ns>.svc.cluster.local`` when the
@@ -27,6 +29,7 @@ from modelrelease.routers.router import (
     RouterError,
     Routes,
     RuleNotFoundError,
+    json_patch,
     write_with_retries,
 )
 
@@ -50,8 +53,10 @@ class VirtualServiceStore(Protocol):
 
     def get_virtual_service(self, namespace: str, name: str, version: str) -> Json | None: ...
 
-    def replace_virtual_service(self, namespace: str, name: str, version: str, body: Json) -> Json:
-        """Replace the object; raise WriteConflictError when it changed meanwhile."""
+    def patch_virtual_service(
+        self, namespace: str, name: str, version: str, operations: list[Json]
+    ) -> Json:
+        """Apply a JSON patch; raise WriteConflictError when its ``test`` fails."""
         ...
 
     def get_virtual_service_crd(self) -> Json | None: ...
@@ -155,10 +160,11 @@ class IstioRouter:
             new_route = change(route)
             if new_route == route:
                 return
-            body = copy.deepcopy(service)
-            body["spec"]["http"][index] = new_route
+            operations = json_patch(f"/spec/http/{index}", route, new_route)
             assert self._version is not None  # set by _read
-            self._store.replace_virtual_service(self._namespace, self._name, self._version, body)
+            self._store.patch_virtual_service(
+                self._namespace, self._name, self._version, operations
+            )
 
         write_with_retries(write)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from modelrelease.api.constants import Reason
 from modelrelease.core.observation import Problem
@@ -19,11 +19,13 @@ from modelrelease.core.routes import Routes
 from modelrelease.kube.errors import WriteConflictError
 
 __all__ = [
+    "ConvergingRouter",
     "MirrorUnsupportedError",
     "RouteNotFoundError",
     "Router",
     "RouterError",
     "Routes",
+    "json_patch",
     "router_problem",
     "write_with_retries",
 ]
@@ -64,6 +66,15 @@ class Router(Protocol):
         ...
 
 
+@runtime_checkable
+class ConvergingRouter(Router, Protocol):
+    """A router that owns its route object and writes it back when someone changed it."""
+
+    def converge(self) -> None:
+        """Write the route back as built from the spec if it drifted; weights are kept."""
+        ...
+
+
 def router_problem(error: RouterError) -> Problem:
     """The one mapping of router errors to problems in status."""
     if isinstance(error, MirrorUnsupportedError):
@@ -94,3 +105,31 @@ def write_with_retries(write: Callable[[], None], attempts: int = WRITE_ATTEMPTS
             if attempt == attempts - 1:
                 raise
             time.sleep(RETRY_BASE_SECONDS * 2**attempt * (0.5 + random.random() / 2))
+
+
+def json_patch(path: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The narrowest write that turns the object at ``path`` from ``old`` into ``new``.
+
+    RFC 6902 operations: first a ``test`` that the object is still ``old`` (so a
+    concurrent change of this rule fails the patch, HTTP 422, and the write is
+    retried from a fresh read), then one ``add``, ``replace`` or ``remove`` per
+    key that differs. Nothing outside ``path`` is sent, so nothing else in the
+    object can be overwritten from a stale copy, and a write by someone else
+    elsewhere in the object (another rule, metadata, the gateway's status) does
+    not make this one fail.
+    """
+    operations: list[dict[str, Any]] = [{"op": "test", "path": path, "value": old}]
+    for key in sorted(set(old) | set(new)):
+        where = f"{path}/{_pointer_token(key)}"
+        if key not in new:
+            operations.append({"op": "remove", "path": where})
+        elif key not in old:
+            operations.append({"op": "add", "path": where, "value": new[key]})
+        elif old[key] != new[key]:
+            operations.append({"op": "replace", "path": where, "value": new[key]})
+    return operations
+
+
+def _pointer_token(key: str) -> str:
+    """A key as one JSON Pointer token (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")

@@ -1,0 +1,1 @@
+"""Notifications: one file per service formats a message, ``sender`` delivers them."""
