@@ -285,7 +285,8 @@ def test_missing_virtual_service_is_a_clear_error() -> None:
 def test_missing_crd_is_a_clear_error() -> None:
     store = MemoryStore(None)
     store.crd = None
-    with pytest.raises(RouteNotFoundError, match=r"virtualservices\.networking\.istio\.io is not"):
+    missing = r"virtualservices\.networking\.istio\.io, which is not installed"
+    with pytest.raises(RouteNotFoundError, match=missing):
         _router(store).get_routes()
 
 

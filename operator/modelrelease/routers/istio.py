@@ -82,6 +82,23 @@ class Hosts:
         return host in _host_forms(self.canary_service, self.namespace)
 
 
+def usable_version(crd: Json | None, needed_by: str) -> str:
+    """The VirtualService version to read and write, from the installed CRD; the errors
+    say what ``needed_by`` lacks and what to install."""
+    if crd is None:
+        raise RouteNotFoundError(
+            f"{needed_by} needs the CustomResourceDefinition {CRD_NAME}, which is not "
+            "installed; install Istio's CRDs or choose another router (gatewayAPI, none)"
+        )
+    version = served_version(crd)
+    if version is None:
+        raise RouterError(
+            f"the installed {CRD_NAME} serves none of the versions this operator knows "
+            f"({', '.join(KNOWN_VERSIONS)}); upgrade Istio's CRDs or the operator"
+        )
+    return version
+
+
 class IstioRouter:
     def __init__(
         self,
@@ -138,19 +155,7 @@ class IstioRouter:
         return found
 
     def _served_version(self) -> str:
-        crd = self._store.get_virtual_service_crd()
-        if crd is None:
-            raise RouteNotFoundError(
-                f"{self._where()} cannot exist: the CustomResourceDefinition {CRD_NAME} is not "
-                "installed; install Istio's CRDs or choose another router (gatewayAPI, none)"
-            )
-        version = served_version(crd)
-        if version is None:
-            raise RouterError(
-                f"the installed {CRD_NAME} serves none of the versions this operator knows "
-                f"({', '.join(KNOWN_VERSIONS)}); upgrade Istio's CRDs or the operator"
-            )
-        return version
+        return usable_version(self._store.get_virtual_service_crd(), f"{self._where()}")
 
     def _update(self, change: Callable[[Json], Json]) -> None:
         def write() -> None:

@@ -17,17 +17,16 @@ from modelrelease.api.models import OwnedVirtualService
 from modelrelease.core.manifests import Owner
 from modelrelease.routers.gatewayapi import Backends
 from modelrelease.routers.istio import (
-    CRD_NAME,
     GROUP,
     ISTIO,
     KNOWN_VERSIONS,
     Hosts,
     VirtualServiceStore,
     routes_in_http_route,
-    served_version,
+    usable_version,
 )
 from modelrelease.routers.owned import needs_apply, owned_object, ownership_problem
-from modelrelease.routers.router import RouteNotFoundError, RouterError, Routes
+from modelrelease.routers.router import RouterError, Routes
 
 Json = dict[str, Any]
 
@@ -100,19 +99,7 @@ class OwnedIstioRouter:
     def _served(self) -> str:
         if self._version is not None:
             return self._version
-        crd = self._store.get_virtual_service_crd()
-        if crd is None:
-            raise RouteNotFoundError(
-                f"istio.ownedVirtualService needs the CustomResourceDefinition {CRD_NAME}, "
-                "which is not installed; install Istio's CRDs or choose another router"
-            )
-        version = served_version(crd)
-        if version is None:
-            raise RouterError(
-                f"the installed {CRD_NAME} serves none of the versions this operator knows "
-                f"({', '.join(KNOWN_VERSIONS)}); upgrade Istio's CRDs or the operator"
-            )
-        return version
+        return usable_version(self._store.get_virtual_service_crd(), "istio.ownedVirtualService")
 
     def _write(self, routes: Routes, current: Json | None) -> None:
         problem = ownership_problem(
