@@ -121,8 +121,8 @@ def test_two_replicas_elect_a_leader_by_default() -> None:
         "--leader-elect",
         "--leader-election-namespace=ops",
         "--leader-election-lease=t-modelrelease-operator",
-        "--lease-duration=15s",
-        "--renew-deadline=10s",
+        "--lease-duration=12s",
+        "--renew-deadline=8s",
         "--retry-period=2s",
     } <= set(container["args"])
     env = {item["name"]: item["valueFrom"]["fieldRef"]["fieldPath"] for item in container["env"]}
