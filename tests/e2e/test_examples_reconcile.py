@@ -81,7 +81,9 @@ def _documents(path: Path) -> list[dict[str, Any]]:
 
 def _load(path: Path) -> Example:
     prerequisites = PREREQUISITES / path.name
-    return Example(path, _documents(path), prerequisites=prerequisites if prerequisites.exists() else None)
+    return Example(
+        path, _documents(path), prerequisites=prerequisites if prerequisites.exists() else None
+    )
 
 
 def _batches(examples: list[Example], capacity: int) -> list[Batch]:
@@ -115,10 +117,14 @@ def _apply(kubectl: Kubectl, path: Path, namespace: str | None = None) -> None:
     if namespace is not None:
         args += ["-n", namespace]
     result = kubectl(*args, "-f", str(path), check=False)
-    assert result.returncode == 0, f"kubectl apply of {path.relative_to(ROOT)} failed:\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"kubectl apply of {path.relative_to(ROOT)} failed:\n{result.stderr}"
+    )
 
 
-def _admits(listener: dict[str, Any], gateway_ns: str, route_ns: str, labels: dict[str, str]) -> bool:
+def _admits(
+    listener: dict[str, Any], gateway_ns: str, route_ns: str, labels: dict[str, str]
+) -> bool:
     """Whether a Gateway listener's allowedRoutes admits routes from ``route_ns``."""
     namespaces = (listener.get("allowedRoutes") or {}).get("namespaces") or {}
     source = namespaces.get("from", "Same")
@@ -130,7 +136,11 @@ def _admits(listener: dict[str, Any], gateway_ns: str, route_ns: str, labels: di
     if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
         return False
     for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        key, operator, values = (
+            expression["key"],
+            expression["operator"],
+            expression.get("values") or [],
+        )
         if operator == "In" and labels.get(key) not in values:
             return False
         if operator == "NotIn" and labels.get(key) in values:
@@ -149,7 +159,9 @@ def _check_routes_attach(kubectl: Kubectl, example: Example) -> list[str]:
     for route in (d for d in example.documents if d["kind"] == "HTTPRoute"):
         for parent in route["spec"].get("parentRefs") or []:
             gateway_ns = parent.get("namespace", example.namespace)
-            found = kubectl("get", "gateway", parent["name"], "-n", gateway_ns, "-o", "json", check=False)
+            found = kubectl(
+                "get", "gateway", parent["name"], "-n", gateway_ns, "-o", "json", check=False
+            )
             if found.returncode != 0:
                 problems.append(
                     f"{example.path.name}: HTTPRoute {route['metadata']['name']} names Gateway "
@@ -232,8 +244,14 @@ def examples(kubectl: Kubectl) -> Iterator[list[Example]]:
         names = kubectl("get", PLURAL, "-n", example.namespace, "-o", "name", check=False)
         for name in names.stdout.split():  # never leave a namespace stuck on a finalizer
             kubectl(
-                "patch", name, "-n", example.namespace, "--type=merge",
-                "-p", '{"metadata":{"finalizers":null}}', check=False,
+                "patch",
+                name,
+                "-n",
+                example.namespace,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
             )
         kubectl("delete", "namespace", example.namespace, "--wait=false", check=False)
 
@@ -247,8 +265,15 @@ def examples_operator(
     modelrelease_crds: None,
 ) -> Iterator[Process]:
     """One operator watching every example's namespace."""
-    command = [sys.executable, "-m", "modelrelease", "--liveness", "", "--reconcile-interval",
-               RECONCILE_INTERVAL]
+    command = [
+        sys.executable,
+        "-m",
+        "modelrelease",
+        "--liveness",
+        "",
+        "--reconcile-interval",
+        RECONCILE_INTERVAL,
+    ]
     for example in examples:
         command += ["--namespace", example.namespace]
     process = Process("operator", command, _env(kubeconfig), tmp_path / "operator.log")
@@ -315,6 +340,8 @@ def test_examples_apply_and_reconcile(
         for example in batch.examples:
             problems += _check_routes_attach(kubectl, example)
             problems += _wait_reconciled(kubectl, example, RECONCILE_TIMEOUT)
-        assert examples_operator.running, "the operator exited:\n" + examples_operator.output()[-3000:]
+        assert examples_operator.running, (
+            "the operator exited:\n" + examples_operator.output()[-3000:]
+        )
         _free(kubectl, batch)
     assert not problems, "\n".join(problems)

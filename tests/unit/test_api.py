@@ -43,7 +43,17 @@ API_KINDS: dict[str, type[BaseModel]] = {
     KIND_SLO_TEMPLATE: SLOTemplate,
     KIND_CLUSTER_SLO_TEMPLATE: ClusterSLOTemplate,
 }
-OTHER_KINDS = {"HTTPRoute", "VirtualService", "HorizontalPodAutoscaler", "ScaledObject"}
+OTHER_KINDS = {
+    "HTTPRoute",
+    "VirtualService",
+    "HorizontalPodAutoscaler",
+    "ScaledObject",
+    # examples/prerequisites/
+    "Namespace",
+    "Gateway",
+    "Secret",
+    "Service",
+}
 CATALOG = load_catalog()
 CONTEXT = QueryContext(
     namespace="llm",
