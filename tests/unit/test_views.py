@@ -411,5 +411,5 @@ def test_listed_items_carry_the_kind_and_api_version_a_watch_event_would() -> No
 def test_the_connection_pool_holds_every_watch() -> None:
     from modelrelease.kube.views import stream_count
 
-    assert stream_count() == stream_count(("team-*",)) == 8
-    assert stream_count(("a", "b")) == 3 + 5 * 2
+    assert stream_count() == stream_count(("team-*",)) == 9
+    assert stream_count(("a", "b")) == 3 + 6 * 2
