@@ -45,11 +45,14 @@ def misdirected(
     """The HPAs among ``autoscalers`` that scale one of ``deployments``, by name."""
     owned = set(deployments)
     found = {
-        MisdirectedAutoscaler(name=str((hpa.get("metadata") or {}).get("name")), deployment=target)
+        (str((hpa.get("metadata") or {}).get("name")), target)
         for hpa in autoscalers
         if (target := scale_target(hpa)) is not None and target in owned
     }
-    return tuple(sorted(found, key=lambda entry: (entry.name, entry.deployment)))
+    return tuple(
+        MisdirectedAutoscaler(name=name, deployment=deployment)
+        for name, deployment in sorted(found)
+    )
 
 
 def report_misdirected_autoscalers(p: Pass) -> None:
