@@ -396,6 +396,7 @@ async def _decide(
         gpu_nodes=view.gpu_nodes,
         pods=view.pods,
         selected=view.selected,
+        autoscalers=view.autoscalers,
     )
     return plan(spec, status, observation, now), view, router
 

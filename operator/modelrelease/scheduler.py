@@ -28,6 +28,7 @@ from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus
 from modelrelease.core.conditions import find
 from modelrelease.core.slos import template_keys
 from modelrelease.kube.views import (
+    AUTOSCALERS,
     CLUSTER_SLO_TEMPLATES,
     DEPLOYMENTS,
     GPU,
@@ -44,7 +45,9 @@ Watched = tuple[str, str, str]  # (kind, namespace, name) of an object a release
 
 RESYNC_JITTER = 0.2
 """A resync waits between 80% and 100% of the interval, so releases do not resync in step."""
-OWNED_KINDS = frozenset({DEPLOYMENTS.kind, PODS.kind, SERVICES.kind})
+# Kinds whose Change names its release: owned objects by their label, and HPAs by the
+# release owning the Deployment they scale (``kube.views``).
+BY_RELEASE_KINDS = frozenset({DEPLOYMENTS.kind, PODS.kind, SERVICES.kind, AUTOSCALERS.kind})
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +119,7 @@ class Routing:
     def releases(self, change: Change) -> set[Key]:
         if change.kind == GPU:
             return set(self._waiting_for_gpus)
-        if change.kind in OWNED_KINDS:
+        if change.kind in BY_RELEASE_KINDS:
             return set() if change.release is None else {(change.namespace, change.release)}
         return set(self._readers.get((change.kind, change.namespace, change.name), set()))
 

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from kubernetes import client
+from modelrelease.api.constants import Reason
 from modelrelease.core.manifests import ANNOTATION_MODEL_VERSION
 
 from tests.e2e.conftest import (
@@ -151,3 +152,76 @@ def test_a_horizontal_pod_autoscaler_scales_the_release(
     managers = {f["manager"] for f in cluster.release()["metadata"].get("managedFields", [])}
     assert "kube-controller-manager" in managers, managers
     _wait_replicas(cluster, {"1": 3}, SETTLE_SECONDS)
+
+
+def _misaimed_events(cluster: Cluster, autoscaler: str) -> int:
+    """How many times an HPATargetsOwnedDeployment Event named ``autoscaler`` was posted."""
+    core = client.CoreV1Api(cluster.api_client)
+    items = core.list_namespaced_event(cluster.namespace).items
+    return sum(
+        int(event.count or 1)
+        for event in items
+        if event.reason == Reason.HPA_TARGETS_OWNED_DEPLOYMENT
+        and f"HorizontalPodAutoscaler {autoscaler} " in (event.message or "")
+    )
+
+
+def test_an_autoscaler_aimed_at_an_owned_deployment_is_told_once_where_to_aim(
+    cluster: Cluster, operator: Process
+) -> None:
+    cluster.apply(http_route(), _release("1", replicas=2))
+    wait_champion_version(cluster, "1", SETTLE_SECONDS)
+    [champion] = cluster.deployments()
+    autoscaler = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "misaimed"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": champion},
+            # Bounds around the release's replicas, and a metric the local cluster cannot
+            # serve: the controller leaves the Deployment alone, so what is tested is the
+            # operator's report, and that it keeps the replicas the release decides.
+            "minReplicas": 1,
+            "maxReplicas": 6,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 80},
+                    },
+                }
+            ],
+        },
+    }
+    cluster.apply(autoscaler)
+    [message] = cluster.wait_events(
+        Reason.HPA_TARGETS_OWNED_DEPLOYMENT, "HorizontalPodAutoscaler misaimed ", SETTLE_SECONDS
+    )
+    assert f"targets Deployment {champion}" in message, message
+    assert f"kind ModelRelease, name {RELEASE}" in message, message
+    assert cluster.status()["misdirectedAutoscalers"] == [
+        {"name": "misaimed", "deployment": champion}
+    ]
+
+    # More passes with the autoscaler still there (its status changes wake the release
+    # too): the total changes, the operator scales its Deployment, and tells no more.
+    _kubectl(cluster, "scale", "--replicas", "3")
+    _wait_replicas(cluster, {"1": 3}, SETTLE_SECONDS)
+    wait_for(lambda: cluster.status().get("readyReplicas") == 3, 15, "status.readyReplicas 3")
+    assert cluster.release()["spec"]["replicas"] == 3
+    assert _misaimed_events(cluster, "misaimed") == 1
+
+    # Aimed at the ModelRelease instead: the report clears, and no new Warning comes.
+    autoscaler["spec"]["scaleTargetRef"] = {
+        "apiVersion": "modelrelease.dev/v1alpha1",
+        "kind": "ModelRelease",
+        "name": RELEASE,
+    }
+    cluster.apply(autoscaler)
+    wait_for(
+        lambda: not cluster.status().get("misdirectedAutoscalers"),
+        SETTLE_SECONDS,
+        "status.misdirectedAutoscalers cleared once the HPA targets the ModelRelease",
+    )
+    assert _misaimed_events(cluster, "misaimed") == 1

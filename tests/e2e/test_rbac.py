@@ -228,6 +228,6 @@ def _check_audited_requests(identity: ChartIdentity, namespace: str) -> None:
         ("apps", "deployments", "patch"),
         ("", "services", "patch"),
         ("modelrelease.dev", "modelreleases/status", "patch"),
-        ("gateway.networking.k8s.io", "httproutes", "update"),
+        ("gateway.networking.k8s.io", "httproutes", "patch"),
         ("coordination.k8s.io", "leases", "update"),
     } <= used

@@ -200,6 +200,9 @@ class FakeKube:
     def get_service(self, namespace: str, name: str) -> dict[str, Any] | None:
         return None
 
+    def misdirected_autoscalers(self, namespace: str, release: str) -> None:
+        return None
+
     def get_secret(self, namespace: str, name: str) -> StoredSecret | None:
         self.read.append((namespace, name))
         return self.secrets.get(name)

@@ -9,6 +9,7 @@ import pytest
 from modelrelease.api.constants import ConditionStatus, ConditionType, Reason
 from modelrelease.api.models import Condition, ModelReleaseStatus
 from modelrelease.kube.views import (
+    AUTOSCALERS,
     CLUSTER_SLO_TEMPLATES,
     DEPLOYMENTS,
     GPU,
@@ -80,6 +81,9 @@ def test_interests_are_the_route_and_the_templates_of_the_spec() -> None:
         (Change(PODS.kind, "ns", "chat-abc-1", "other"), {OTHER}),
         (Change(SERVICES.kind, "ns", "chat-stable", "chat"), {CHAT}),
         (Change(PODS.kind, "ns", "unlabelled", None), set()),
+        # An HPA's Change names the release owning the Deployment it scales (kube.views).
+        (Change(AUTOSCALERS.kind, "ns", "any-name", "chat"), {CHAT}),
+        (Change(AUTOSCALERS.kind, "ns", "on-someone-elses", None), set()),
         (Change(HTTP_ROUTES.kind, "ns", "shared"), {CHAT, OTHER}),
         (Change(HTTP_ROUTES.kind, "elsewhere", "shared"), set()),
         (Change(SLO_TEMPLATES.kind, "ns", "errors"), {CHAT}),

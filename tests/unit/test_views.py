@@ -9,20 +9,25 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from modelrelease.api.constants import API_VERSION as MODEL_RELEASE
 from modelrelease.api.constants import LABEL_RELEASE
+from modelrelease.api.models import MisdirectedAutoscaler
 from modelrelease.core.gpu import node_gpus
 from modelrelease.kube.client import Collection
-from modelrelease.kube.errors import KubeError, WriteConflictError
+from modelrelease.kube.errors import ForbiddenError, KubeError, WriteConflictError
 from modelrelease.kube.views import (
+    AUTOSCALERS,
     DEPLOYMENTS,
     GPU,
     NODES,
     PODS,
+    Change,
     GPUAccount,
     Store,
     ViewReader,
     Views,
     by_release,
+    by_target,
     listed,
 )
 
@@ -411,5 +416,100 @@ def test_listed_items_carry_the_kind_and_api_version_a_watch_event_would() -> No
 def test_the_connection_pool_holds_every_watch() -> None:
     from modelrelease.kube.views import stream_count
 
-    assert stream_count() == stream_count(("team-*",)) == 8
-    assert stream_count(("a", "b")) == 3 + 5 * 2
+    assert stream_count() == stream_count(("team-*",)) == 9
+    assert stream_count(("a", "b")) == 3 + 6 * 2
+
+
+# --- HorizontalPodAutoscalers aimed at a release's Deployments --------------------------------
+
+
+def hpa(
+    name: str,
+    target: str,
+    version: str = "1",
+    namespace: str = "ns",
+    kind: str = "Deployment",
+    api_version: str = "apps/v1",
+) -> Json:
+    body = obj(name, version, namespace=namespace, release=None)
+    body["spec"] = {"scaleTargetRef": {"apiVersion": api_version, "kind": kind, "name": target}}
+    return body
+
+
+def test_an_hpa_is_grouped_by_the_deployment_it_scales() -> None:
+    assert by_target(hpa("h", "chat-a")) == ("ns", "chat-a")
+    assert by_target(hpa("h", "chat", kind="ModelRelease", api_version=MODEL_RELEASE)) is None
+    assert by_target(hpa("h", "chat-a", kind="StatefulSet")) is None
+    assert by_target(hpa("h", "chat-a", api_version="example.com/v1")) is None
+
+
+def test_an_hpa_change_wakes_the_release_owning_the_deployment_it_scales() -> None:
+    views = Views(FakeKube({}, {}))  # type: ignore[arg-type]
+    with views._lock:
+        views._apply(DEPLOYMENTS.kind, "ADDED", obj("chat-a"))
+        views._apply(DEPLOYMENTS.kind, "ADDED", obj("mine", release=None))
+        views._apply(DEPLOYMENTS.kind, "ADDED", obj("other-a", release="other"))
+        added = views._apply(AUTOSCALERS.kind, "ADDED", hpa("h", "chat-a"))
+        unowned = views._apply(AUTOSCALERS.kind, "ADDED", hpa("u", "mine"))
+        # Retargeted from chat's Deployment to other's: both releases look again.
+        moved = views._apply(AUTOSCALERS.kind, "MODIFIED", hpa("h", "other-a", "2"))
+        gone = views._apply(AUTOSCALERS.kind, "DELETED", hpa("h", "other-a", "3"))
+    assert added == [Change(AUTOSCALERS.kind, "ns", "h", "chat")]
+    assert unowned == [Change(AUTOSCALERS.kind, "ns", "u", None)]
+    assert {change.release for change in moved} == {"chat", "other"}
+    assert gone == [Change(AUTOSCALERS.kind, "ns", "h", "other")]
+
+
+def test_a_release_reads_the_hpas_aimed_at_its_deployments() -> None:
+    kube = FakeKube(
+        items={
+            DEPLOYMENTS.kind: [obj("chat-a"), obj("chat-b"), obj("other-a", release="other")],
+            AUTOSCALERS.kind: [
+                hpa("on-champion", "chat-a"),
+                hpa("on-other", "other-a"),
+                hpa("elsewhere", "chat-a", namespace="prod"),
+                hpa("right", "chat", kind="ModelRelease", api_version=MODEL_RELEASE),
+            ],
+        },
+        events={},
+    )
+    views, _ = started(kube)
+    try:
+        assert views.wait_synced(5)
+        reader = ViewReader(views, kube)  # type: ignore[arg-type]
+        assert reader.misdirected_autoscalers("ns", "chat") == (
+            MisdirectedAutoscaler(name="on-champion", deployment="chat-a"),
+        )
+        assert reader.misdirected_autoscalers("ns", "nothing") == ()
+    finally:
+        kube.done.set()
+        views.stop()
+
+
+class ForbiddenAutoscalers(NamespacedKube):
+    def list_page(self, collection: Collection, continue_token: str | None = None) -> Json:
+        if collection.kind == AUTOSCALERS.kind and collection.namespace in (None, "b"):
+            raise ForbiddenError(f"list {collection.named()}: forbidden")
+        return super().list_page(collection, continue_token)
+
+
+@pytest.mark.parametrize("namespaces", [(), ("a", "b")])
+def test_hpas_the_operator_may_not_list_leave_the_check_off(namespaces: tuple[str, ...]) -> None:
+    kube = ForbiddenAutoscalers(
+        {
+            DEPLOYMENTS.kind: [obj("chat-a", namespace="a"), obj("chat-b", namespace="b")],
+            AUTOSCALERS.kind: [hpa("h", "chat-a", namespace="a")],
+        }
+    )
+    views = Views(kube, namespaces)  # type: ignore[arg-type]
+    views.start()
+    try:
+        assert views.wait_synced(5)  # a refused optional stream counts as synced
+        assert views.misdirected_autoscalers("b", "chat") is None
+        expected = (
+            None if not namespaces else (MisdirectedAutoscaler(name="h", deployment="chat-a"),)
+        )
+        assert views.misdirected_autoscalers("a", "chat") == expected
+    finally:
+        kube.done.set()
+        views.stop()

@@ -45,6 +45,10 @@
 - apiGroups: [""]
   resources: [services]
   verbs: [list, watch, create, patch]
+# An HPA aimed at a release's Deployment instead of the release gets a Warning Event.
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list, watch]
 {{- if .Values.rbac.secrets }}
 # Only `get`, by name, for the Secrets a release names in analysis.prometheus
 # (authSecretRef, caSecretRef). RBAC cannot select by label: the operator itself

@@ -269,6 +269,8 @@ class Reason(StrEnum):
     IMAGE_PULL_FAILED = "ImagePullFailed"
     CONTAINER_CONFIG_ERROR = "ContainerConfigError"
     CHAMPION_UNAVAILABLE = "ChampionUnavailable"
+    # an autoscaler aimed at an owned Deployment, not at the release (Warning Event only)
+    HPA_TARGETS_OWNED_DEPLOYMENT = "HPATargetsOwnedDeployment"
     # traffic
     ROUTE_NOT_FOUND = "RouteNotFound"
     ROUTE_RULE_NOT_FOUND = "RouteRuleNotFound"

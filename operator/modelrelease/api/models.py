@@ -1669,6 +1669,13 @@ class RevisionStatus(_StatusModel):
     ready_replicas: int = Field(default=0, description="Replicas Ready.")
 
 
+class MisdirectedAutoscaler(_StatusModel):
+    """A HorizontalPodAutoscaler aimed at one of the release's Deployments."""
+
+    name: str = Field(description="Name of the HorizontalPodAutoscaler (same namespace).")
+    deployment: str = Field(description="The release's Deployment its `scaleTargetRef` names.")
+
+
 class CurrentStage(_StatusModel):
     """Where the challenger is in the stages."""
 
@@ -1979,6 +1986,16 @@ class ModelReleaseStatus(_StatusModel):
         description=(
             "Label selector of the pods of champion and challenger (the `scale` "
             "subresource's selector, used by autoscalers for pod metrics)."
+        ),
+    )
+    misdirected_autoscalers: list[MisdirectedAutoscaler] = Field(
+        default_factory=list,
+        description=(
+            "HorizontalPodAutoscalers whose `scaleTargetRef` names one of the release's "
+            "Deployments instead of the ModelRelease. The operator keeps setting those "
+            "Deployments' replicas (it undoes the autoscaler's changes) and posts one Warning "
+            "Event `HPATargetsOwnedDeployment` per autoscaler when it appears here; an entry "
+            "goes when the autoscaler is deleted or aimed elsewhere."
         ),
     )
     pending_notifications: list[PendingNotification] = Field(

@@ -14,7 +14,7 @@ from modelrelease.api.constants import (
     Action,
     Reason,
 )
-from modelrelease.api.models import ModelSpec
+from modelrelease.api.models import MisdirectedAutoscaler, ModelSpec
 from modelrelease.core.comparison import MetricReading
 from modelrelease.core.gpu import NodeGPUs
 from modelrelease.core.manifests import ANNOTATION_MANIFEST_HASH, Owner, model_from_annotations
@@ -86,6 +86,8 @@ class Observation:
     guard: Mapping[str, GuardReading] | None = None
     # The revision each owned Service selects now (stable, canary); None: no such Service.
     selected: Mapping[str, str | None] = field(default_factory=dict)
+    # HPAs aimed at the release's Deployments (None: not known, the operator may not list HPAs).
+    autoscalers: tuple[MisdirectedAutoscaler, ...] | None = None
 
 
 def _time(text: str | None) -> datetime | None:

@@ -19,6 +19,7 @@ from modelrelease.api.constants import (
 )
 from modelrelease.api.durations import format_duration
 from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus
+from modelrelease.core.autoscalers import report_misdirected_autoscalers
 from modelrelease.core.capacity import steady
 from modelrelease.core.capacity_guard import guard_gpus, roll_back_failing_pods
 from modelrelease.core.conditions import find, set_condition
@@ -47,6 +48,7 @@ def plan(
     now: datetime,
 ) -> Decision:
     p = Pass.start(spec, status, observation, now)
+    report_misdirected_autoscalers(p)  # told whatever else holds the release
     if observation.problems:
         # Actions wait in their annotation until the release can move again, but
         # failure detection does not wait (invariant I4).

@@ -16,7 +16,7 @@ from modelrelease.api.constants import (
     TemplateKind,
 )
 from modelrelease.api.durations import parse_duration
-from modelrelease.api.models import ModelReleaseSpec, PrometheusSpec
+from modelrelease.api.models import MisdirectedAutoscaler, ModelReleaseSpec, PrometheusSpec
 from modelrelease.core.credentials import not_opted_in, opted_in
 from modelrelease.core.gpu import NodeGPUs, pod_gpus
 from modelrelease.core.manifests import CANARY, STABLE, Owner, service_name
@@ -57,6 +57,12 @@ class ClusterReader(Protocol):
         """The GPU view; None (no check) when the operator may not see Nodes or Pods."""
         ...
 
+    def misdirected_autoscalers(
+        self, namespace: str, release: str
+    ) -> tuple[MisdirectedAutoscaler, ...] | None:
+        """HPAs aimed at the release's Deployments; None when the operator may not list HPAs."""
+        ...
+
 
 @dataclass(frozen=True)
 class ClusterView:
@@ -70,6 +76,7 @@ class ClusterView:
     # The owned objects as read, for drift repair: Deployments by revision, Services by role.
     deployment_objects: dict[str, Json] = field(default_factory=dict)
     services: dict[str, Json | None] = field(default_factory=dict)
+    autoscalers: tuple[MisdirectedAutoscaler, ...] | None = None  # None: may not list HPAs
 
     @property
     def selected(self) -> dict[str, str | None]:
@@ -124,6 +131,7 @@ def observe_cluster(
         pods=pods,
         deployment_objects=deployment_objects,
         services=services,
+        autoscalers=kube.misdirected_autoscalers(owner.namespace, owner.name),
     )
 
 

@@ -103,6 +103,14 @@ PERMISSIONS: tuple[Permission, ...] = (
         "Revisions beyond revisionHistoryLimit are deleted.",
     ),
     Permission(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        _verbs("list", "watch"),
+        Scope.WATCHED,
+        "kube.views: HorizontalPodAutoscalers aimed at a release's Deployment instead of "
+        "the release, reported with a Warning Event. Refused, that report is off.",
+    ),
+    Permission(
         "",
         "services",
         _verbs("list", "watch"),

@@ -23,6 +23,12 @@ A pass reads its own writes: what a write returns is put into the views at once
 decide from a state older than the last one's writes (as it could not when it
 read the API server).
 
+HorizontalPodAutoscalers are watched to find those aimed at a release's Deployment
+(``core.autoscalers``): an HPA carries no release label, so a change is routed to
+the release that owns the Deployment its ``scaleTargetRef`` names. Refused by
+RBAC, that stream stays empty and the check is off (as the GPU check is without
+Nodes).
+
 Secrets are not watched: RBAC cannot grant list/watch on Secrets by label, so a
 watch would need read access to every Secret of the cluster (invariant I7 keeps
 the operator at ``get``). A pass reads a release's credential Secrets by name,
@@ -50,6 +56,8 @@ from modelrelease.api.constants import (
     PLURAL_SLO_TEMPLATES,
     VERSION,
 )
+from modelrelease.api.models import MisdirectedAutoscaler
+from modelrelease.core.autoscalers import misdirected, scale_target
 from modelrelease.core.gpu import NodeGPUs, gpus_in_use, node_gpus
 from modelrelease.kube.client import Collection, KubeClient, StoredSecret, WatchExpiredError
 from modelrelease.kube.errors import ForbiddenError, KubeError, WriteConflictError
@@ -70,11 +78,20 @@ SLO_TEMPLATES = Collection("SLOTemplates", GROUP, VERSION, PLURAL_SLO_TEMPLATES)
 CLUSTER_SLO_TEMPLATES = Collection(
     "ClusterSLOTemplates", GROUP, VERSION, PLURAL_CLUSTER_SLO_TEMPLATES
 )
+AUTOSCALERS = Collection(
+    "HorizontalPodAutoscalers", "autoscaling", "v2", "horizontalpodautoscalers"
+)
 HTTP_ROUTES = Collection("HTTPRoutes", gatewayapi.GROUP, gatewayapi.VERSION, gatewayapi.PLURAL)
 VIRTUAL_SERVICES = "VirtualServices"  # its version is the one the installed CRD serves
 GPU = "GPU"  # the kind of a Change to the GPU view
 CLUSTER_STREAMS = 3  # Pods, Nodes, ClusterSLOTemplates: always in all namespaces
-NAMESPACED_STREAMS = 5  # Deployments, Services, SLOTemplates, HTTPRoutes, VirtualServices
+# Deployments, Services, SLOTemplates, HorizontalPodAutoscalers, HTTPRoutes, VirtualServices
+NAMESPACED_STREAMS = 6
+# Optional streams: refused by RBAC, what is off (the view stays empty and counts as synced).
+OFF_WHEN_FORBIDDEN = {
+    NODES.kind: "the GPU check is off",
+    AUTOSCALERS.kind: "HorizontalPodAutoscalers aimed at a release's Deployments go unreported",
+}
 
 
 def stream_count(namespaces: tuple[str, ...] = ()) -> int:
@@ -241,6 +258,12 @@ def by_release(obj: Json) -> tuple[str, str] | None:
     return None if release is None else (object_key(obj)[0], release)
 
 
+def by_target(obj: Json) -> tuple[str, str] | None:
+    """Group of an HPA: (namespace, Deployment) it scales; None when it scales no Deployment."""
+    target = scale_target(obj)
+    return None if target is None else (object_key(obj)[0], target)
+
+
 class GPUAccount:
     """GPU Nodes and the GPUs bound Pods hold, kept up to date one event at a time.
 
@@ -340,6 +363,7 @@ def _holding(pod: Json) -> tuple[str, int] | None:
 class _Stream:
     collection: Collection
     optional: bool = False  # forbidden to list: the view stays empty and counts as synced
+    # (what is off then: OFF_WHEN_FORBIDDEN)
     synced: threading.Event = field(default_factory=threading.Event)
     forbidden: bool = False
 
@@ -362,6 +386,7 @@ class Views:
         self.gpus = GPUAccount()
         self.slo_templates = Store()
         self.cluster_slo_templates = Store()
+        self.autoscalers = Store(by_target)
         self.http_routes: Store | None = None  # None: the CRD is not installed
         self.virtual_services: Store | None = None
         self.virtual_service_version: str | None = None
@@ -426,13 +451,29 @@ class Views:
         with self._lock:
             return self.gpus.nodes()
 
+    def misdirected_autoscalers(
+        self, namespace: str, release: str
+    ) -> tuple[MisdirectedAutoscaler, ...] | None:
+        """HPAs aimed at the release's Deployments; None (no check) when the operator may
+        not list HPAs in the namespace."""
+        if any(
+            stream.forbidden and stream.collection.namespace in (None, namespace)
+            for stream in self._streams.values()
+            if stream.collection.kind == AUTOSCALERS.kind
+        ):
+            return None
+        with self._lock:
+            names = [object_key(d)[1] for d in self.deployments.grouped((namespace, release))]
+            aimed = [hpa for name in names for hpa in self.autoscalers.grouped((namespace, name))]
+        return misdirected(aimed, names)
+
     # --- start and stop ---
 
     def start(self) -> None:
         """Start a stream per watched kind (routes only where their CRD is installed)."""
         # Pods and Nodes of the whole cluster: a Pod of any namespace holds GPUs.
         streams = [_Stream(PODS), _Stream(NODES, optional=True), _Stream(CLUSTER_SLO_TEMPLATES)]
-        namespaced = [DEPLOYMENTS, SERVICES, SLO_TEMPLATES]
+        namespaced = [DEPLOYMENTS, SERVICES, SLO_TEMPLATES, AUTOSCALERS]
         if self._kube.get_http_route_crd() is not None:
             self.http_routes = Store()
             namespaced.append(HTTP_ROUTES)
@@ -443,11 +484,12 @@ class Views:
             self.virtual_service_version = version
             namespaced.append(Collection(VIRTUAL_SERVICES, istio.GROUP, version, istio.PLURAL))
         for collection in namespaced:
+            optional = collection.kind in OFF_WHEN_FORBIDDEN
             if self._namespaces is None:
-                streams.append(_Stream(collection))
+                streams.append(_Stream(collection, optional))
             else:
                 streams.extend(
-                    _Stream(replace(collection, namespace=namespace))
+                    _Stream(replace(collection, namespace=namespace), optional)
                     for namespace in self._namespaces
                 )
         for stream in streams:
@@ -472,7 +514,8 @@ class Views:
                 continue  # list again
             except ForbiddenError as error:
                 if stream.optional:
-                    logger.warning(f"{error}; the GPU check is off (grant list/watch on it)")
+                    off = OFF_WHEN_FORBIDDEN[stream.collection.kind]
+                    logger.warning(f"{error}; {off} (grant list/watch on it)")
                     stream.forbidden = True
                     stream.synced.set()
                     return
@@ -529,6 +572,7 @@ class Views:
             PODS.kind: self.pods,
             SLO_TEMPLATES.kind: self.slo_templates,
             CLUSTER_SLO_TEMPLATES.kind: self.cluster_slo_templates,
+            AUTOSCALERS.kind: self.autoscalers,
             HTTP_ROUTES.kind: self.http_routes,
             VIRTUAL_SERVICES: self.virtual_services,
         }
@@ -547,7 +591,7 @@ class Views:
             if release_of(obj) is None:
                 return changes  # not a release's pod: only its GPUs are kept
         pair = self._store(kind).apply(event_type, obj)
-        return changes + ([] if pair is None else _changes(kind, [pair]))
+        return changes + ([] if pair is None else self._changes(kind, [pair]))
 
     def _replace(self, kind: str, items: list[Json], namespace: str | None = None) -> list[Change]:
         if kind == NODES.kind:
@@ -557,17 +601,23 @@ class Views:
             if self.gpus.replace_pods(items):
                 changes.append(Change(GPU))
             items = [item for item in items if release_of(item) is not None]
-        return changes + _changes(kind, self._store(kind).replace(items, namespace))
+        return changes + self._changes(kind, self._store(kind).replace(items, namespace))
 
+    def _changes(self, kind: str, pairs: list[Pair]) -> list[Change]:
+        """One Change per release an object belonged to before or after: by its label,
+        or for an HPA, the release owning the Deployment it scales."""
+        owner = self._release_scaled_by if kind == AUTOSCALERS.kind else release_of
+        changes: list[Change] = []
+        for before, after in pairs:
+            namespace, name = object_key(after or before or {})
+            releases = {owner(before), owner(after)} - {None} or {None}
+            changes.extend(Change(kind, namespace, name, release) for release in releases)
+        return changes
 
-def _changes(kind: str, pairs: list[Pair]) -> list[Change]:
-    """One Change per release an object belonged to before or after."""
-    changes: list[Change] = []
-    for before, after in pairs:
-        namespace, name = object_key(after or before or {})
-        releases = {release_of(before), release_of(after)} - {None} or {None}
-        changes.extend(Change(kind, namespace, name, release) for release in releases)
-    return changes
+    def _release_scaled_by(self, autoscaler: Json | None) -> str | None:
+        """The release owning the Deployment an HPA scales (None: no release's)."""
+        group = None if autoscaler is None else by_target(autoscaler)
+        return None if group is None else release_of(self.deployments.get(group))
 
 
 # --- the reader a pass uses --------------------------------------------------------------
@@ -602,6 +652,11 @@ class ViewReader:
 
     def gpu_nodes(self) -> tuple[NodeGPUs, ...] | None:
         return self._views.gpu_nodes()
+
+    def misdirected_autoscalers(
+        self, namespace: str, release: str
+    ) -> tuple[MisdirectedAutoscaler, ...] | None:
+        return self._views.misdirected_autoscalers(namespace, release)
 
     # --- configuration ---
 
