@@ -33,6 +33,13 @@ class Request:
     name: str
     code: int
     api_group: str = ""  # "" for the core group
+    authorization: str = ""  # "allow" or "forbid": RBAC's decision, before admission
+
+    @property
+    def forbidden_by_rbac(self) -> bool:
+        """Refused by authorization. A 403 after an "allow" came from admission (a write
+        into a namespace being deleted, for one), not from missing rights."""
+        return self.code == 403 and self.authorization != "allow"
 
     @property
     def write(self) -> bool:
@@ -62,6 +69,7 @@ def parse_line(line: str) -> Request | None:
         name=ref.get("name", ""),
         code=int((event.get("responseStatus") or {}).get("code", 0)),
         api_group=ref.get("apiGroup", ""),
+        authorization=(event.get("annotations") or {}).get("authorization.k8s.io/decision", ""),
     )
 
 

@@ -209,3 +209,13 @@ def test_record_appends_under_the_scale_heading_once(tmp_path: Path) -> None:
     assert text.index("## Chaos") < text.index("## Scale") < text.index("abc1234")
     assert text.index("| a | b |") < text.index("def5678") < text.index("| c | d |")
     assert "    scale.py --quick\n" in text
+
+
+def test_a_403_is_rbacs_only_when_authorization_did_not_allow_it() -> None:
+    line = json.loads(audit_line("create", resource="events", code=403))
+    line["annotations"] = {"authorization.k8s.io/decision": "forbid"}
+    forbidden = parse_line(json.dumps(line))
+    line["annotations"] = {"authorization.k8s.io/decision": "allow"}  # then admission said no
+    terminating = parse_line(json.dumps(line))
+    assert forbidden is not None and forbidden.forbidden_by_rbac
+    assert terminating is not None and not terminating.forbidden_by_rbac
