@@ -217,5 +217,7 @@ def test_a_403_is_rbacs_only_when_authorization_did_not_allow_it() -> None:
     forbidden = parse_line(json.dumps(line))
     line["annotations"] = {"authorization.k8s.io/decision": "allow"}  # then admission said no
     terminating = parse_line(json.dumps(line))
-    assert forbidden is not None and forbidden.forbidden_by_rbac
-    assert terminating is not None and not terminating.forbidden_by_rbac
+    assert forbidden is not None
+    assert forbidden.forbidden_by_rbac
+    assert terminating is not None
+    assert not terminating.forbidden_by_rbac
