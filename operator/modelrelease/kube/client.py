@@ -316,8 +316,9 @@ class KubeClient:
     def apply_service(self, manifest: Json) -> None:
         self._apply("Service", self._core.patch_namespaced_service, manifest)
 
-    def _apply(self, kind: str, patch: Callable[..., Any], manifest: Json) -> None:
-        """Server-side apply of an owned object, taking over fields others hold."""
+    def _apply(self, kind: str, patch: Callable[..., Any], manifest: Json) -> Json:
+        """Server-side apply of an owned object, taking over fields others hold; the
+        object as stored. ``patch(name, namespace, body, **options)``."""
         meta = manifest["metadata"]
         with self._write(f"apply {kind} {meta['namespace']}/{meta['name']}"):
             response = patch(
@@ -330,7 +331,9 @@ class KubeClient:
                 _preload_content=False,
                 _request_timeout=REQUEST_TIMEOUT_SECONDS,
             )
-        self.written(_json(response))
+        applied = _json(response)
+        self.written(applied)
+        return applied
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         """Set ``spec.replicas`` alone (the Deployment's template is left untouched)."""
@@ -474,26 +477,15 @@ class KubeClient:
         return self._apply_custom(resource, "HTTPRoute", manifest)
 
     def _apply_custom(self, resource: tuple[str, str, str], kind: str, manifest: Json) -> Json:
-        """Server-side apply of an owned custom object, taking over fields others hold."""
+        """Server-side apply of an owned custom object (see ``_apply``)."""
         group, version, plural = resource
-        meta = manifest["metadata"]
-        with self._write(f"apply {kind} {meta['namespace']}/{meta['name']}"):
-            response = self._custom.patch_namespaced_custom_object(
-                group,
-                version,
-                meta["namespace"],
-                plural,
-                meta["name"],
-                manifest,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type=APPLY_PATCH,
-                _preload_content=False,
-                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+
+        def patch(name: str, namespace: str, body: Json, **options: Any) -> Any:
+            return self._custom.patch_namespaced_custom_object(
+                group, version, namespace, plural, name, body, **options
             )
-        applied = _json(response)
-        self.written(applied)
-        return applied
+
+        return self._apply(kind, patch, manifest)
 
     def get_http_route_crd(self) -> Json | None:
         return self._get_or_none(
