@@ -22,6 +22,8 @@ from modelrelease.routers.gatewayapi_owned import (
 from modelrelease.routers.owned import needs_apply
 from modelrelease.routers.router import RouteNotFoundError, RouterError, Routes, json_patch
 
+from tests.cluster.conftest import owning_release
+
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 BACKENDS = Backends(stable_service="chat-stable", canary_service="chat-canary", port=8000)
 
@@ -249,23 +251,7 @@ OWNED = {
 
 @pytest.fixture
 def owner(namespace: str, kubectl: Kubectl, modelrelease_crds: None) -> Owner:
-    """A real ModelRelease (no operator runs), so the garbage collector keeps its route."""
-    release = {
-        "apiVersion": "modelrelease.dev/v1alpha1",
-        "kind": "ModelRelease",
-        "metadata": {"name": "chat", "namespace": namespace},
-        "spec": {
-            "model": {"name": "chat-8b", "version": "1"},
-            "replicas": 1,
-            "template": {"spec": {"containers": [{"name": "server", "image": "vllm"}]}},
-            "port": 8000,
-            "traffic": {"gatewayAPI": {"ownedRoute": OWNED}},
-            "stages": [{"canary": {"steps": [{"weight": 50, "duration": "1m"}]}}],
-        },
-    }
-    kubectl("apply", "-f", "-", input=json.dumps(release))
-    uid = kubectl("get", "modelrelease", "chat", "-n", namespace, "-o", "jsonpath={.metadata.uid}")
-    return Owner("chat", namespace, uid.stdout)
+    return owning_release(kubectl, namespace, {"gatewayAPI": {"ownedRoute": OWNED}})
 
 
 def test_the_owned_route_is_stored_exactly_as_built_so_nothing_is_written_at_rest(

@@ -23,6 +23,8 @@ from modelrelease.routers.istio_owned import OwnedIstioRouter, owned_virtual_ser
 from modelrelease.routers.owned import needs_apply
 from modelrelease.routers.router import RouteNotFoundError, Routes
 
+from tests.cluster.conftest import owning_release
+
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 Json = dict[str, Any]
 BACKENDS = Backends(stable_service="chat-stable", canary_service="chat-canary", port=8000)
@@ -192,23 +194,7 @@ OWNED_SERVICE: Json = {
 
 @pytest.fixture
 def owner(namespace: str, kubectl: Kubectl, modelrelease_crds: None) -> Owner:
-    """A real ModelRelease (no operator runs), so the garbage collector keeps its children."""
-    release = {
-        "apiVersion": "modelrelease.dev/v1alpha1",
-        "kind": "ModelRelease",
-        "metadata": {"name": "chat", "namespace": namespace},
-        "spec": {
-            "model": {"name": "chat-8b", "version": "1"},
-            "replicas": 1,
-            "template": {"spec": {"containers": [{"name": "server", "image": "vllm"}]}},
-            "port": 8000,
-            "traffic": {"istio": {"ownedVirtualService": OWNED_SERVICE}},
-            "stages": [{"canary": {"steps": [{"weight": 50, "duration": "1m"}]}}],
-        },
-    }
-    kubectl("apply", "-f", "-", input=json.dumps(release))
-    uid = kubectl("get", "modelrelease", "chat", "-n", namespace, "-o", "jsonpath={.metadata.uid}")
-    return Owner("chat", namespace, uid.stdout)
+    return owning_release(kubectl, namespace, {"istio": {"ownedVirtualService": OWNED_SERVICE}})
 
 
 def test_the_owned_virtual_service_is_stored_as_built_and_edits_are_written_back(
