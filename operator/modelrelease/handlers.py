@@ -169,9 +169,10 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
 
     @kopf.on.event(GROUP, VERSION, PLURAL_MODEL_RELEASES, id="wake", registry=registry)
     async def wake_release(body: Body, **_: Any) -> None:
-        # An action annotation or a spec edit is acted upon at once. Async: it runs
-        # in the event loop, which alone may touch the scheduler's triggers.
-        runtime.scheduler.wake(_key(body))
+        # An action annotation or a spec edit is acted upon at once; an action goes first
+        # in line. Async: it runs in the event loop, which alone may touch the triggers.
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        runtime.scheduler.wake(_key(body), urgent=ANNOTATION_ACTION in annotations)
 
     @kopf.on.delete(
         GROUP,

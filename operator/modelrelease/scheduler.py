@@ -10,18 +10,25 @@ the first of:
 - the jittered slow resync (``resync``, minutes), a safety net for anything
   missed;
 - after a failed pass, its backoff (``backoff.py``) instead of all of these.
-At most ``worker_limit`` passes run at once (a semaphore around each pass); the passes
-waiting for a slot and those running are counted for the operator's metrics.
+At most ``worker_limit`` passes run at once; the passes waiting for a slot and those
+running are counted for the operator's metrics. A free slot goes to the most urgent
+waiter (``Priority``): a pass whose due time came (an SLO check, a step end, a deadline)
+or that carries a user's action goes before passes woken by a change, and those before
+resyncs, polls and retries. In a wave (a new version for hundreds of releases at once)
+the changes queue, and a check due meanwhile would otherwise wait behind all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 from modelrelease.api.constants import ConditionType, Reason, TemplateKind
 from modelrelease.api.models import ModelReleaseSpec, ModelReleaseStatus
@@ -149,6 +156,74 @@ def next_wait(outcome: Outcome, busy_interval: float, resync: float, jitter: flo
     return max(wait, 0.0)
 
 
+class Priority(IntEnum):
+    """Which waiting pass a free slot goes to first (lower first; FIFO within one)."""
+
+    DUE = 0  # plan() said something is due now, or the release carries a user's action
+    CHANGE = 1  # the release or something it reads changed; a release's first pass
+    ROUTINE = 2  # a resync, a poll while in flight, a retry after a failed pass
+
+
+def timed_priority(outcome: Outcome, wait: float) -> Priority:
+    """The priority of a pass that comes because ``wait`` (``next_wait``) ran out."""
+    due = outcome.requeue_after
+    if outcome.retry_in is None and due is not None and wait >= max(due, 0.0):
+        return Priority.DUE
+    return Priority.ROUTINE
+
+
+class Slots:
+    """``limit`` slots; a freed one goes to the waiter of the lowest ``Priority``, the
+    earliest among equals. One event loop."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"the worker limit must be at least 1, got {limit}")
+        self._free = limit
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, priority: Priority, due_at: float | None = None) -> None:
+        """A slot; a waiter queued with a lower priority moves up to ``DUE`` at ``due_at``
+        (the event loop's clock), when what the pass has to do falls due as it waits."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        loop = asyncio.get_running_loop()
+        granted: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiters, (int(priority), next(self._order), granted))
+        upgrade = None
+        if due_at is not None and priority > Priority.DUE:
+            # A second entry for the same waiter; whichever is reached first grants it.
+            upgrade = loop.call_at(due_at, self._enqueue, Priority.DUE, granted)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release()  # handed over just as it was cancelled: pass it on
+            else:
+                granted.cancel()  # skipped by release()
+            raise
+        finally:
+            if upgrade is not None:
+                upgrade.cancel()
+
+    def has_due_waiter(self) -> bool:
+        return any(p == Priority.DUE and not g.done() for p, _, g in self._waiters)
+
+    def _enqueue(self, priority: Priority, granted: asyncio.Future[None]) -> None:
+        if not granted.done():
+            heapq.heappush(self._waiters, (int(priority), next(self._order), granted))
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, granted = heapq.heappop(self._waiters)
+            if not granted.done():
+                granted.set_result(None)
+                return
+        self._free += 1
+
+
 # --- the loops ---------------------------------------------------------------------------
 
 
@@ -157,17 +232,21 @@ class Scheduler:
 
     def __init__(self, worker_limit: int, busy_interval: float, resync: float) -> None:
         self.routing = Routing()
-        self._slots = asyncio.Semaphore(worker_limit)
+        self._slots = Slots(worker_limit)
         self._triggers: dict[Key, asyncio.Event] = {}
+        self._urgent: set[Key] = set()  # woken for a user's action
         self._busy_interval = busy_interval
         self._resync = resync
         self.running = 0  # passes running now (a gauge for tests and telemetry)
         self.waiting = 0  # passes due but waiting for a slot (the queue's depth)
 
-    def wake(self, key: Key) -> None:
+    def wake(self, key: Key, urgent: bool = False) -> None:
+        """Run a pass of ``key`` soon; ``urgent`` (a user's action) puts it first in line."""
         trigger = self._triggers.get(key)
         if trigger is not None:
             trigger.set()
+            if urgent:
+                self._urgent.add(key)
 
     def wake_all(self) -> None:
         """Every release, e.g. when this replica starts leading."""
@@ -179,11 +258,11 @@ class Scheduler:
             self.wake(key)
 
     @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
+    async def _slot(self, priority: Priority, due_at: float | None) -> AsyncIterator[None]:
         """One of the ``worker_limit`` slots; ``waiting`` counts the passes queued for one."""
         self.waiting += 1
         try:
-            await self._slots.acquire()
+            await self._slots.acquire(priority, due_at)
         finally:
             self.waiting -= 1
         self.running += 1
@@ -202,10 +281,13 @@ class Scheduler:
     ) -> None:
         """Run passes of ``key`` until ``stopped``: at once, then on triggers and due times."""
         trigger = self._triggers[key] = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        priority, due_at = Priority.CHANGE, None
         try:
             while not is_stopped():
-                async with self._slot():
+                async with self._slot(priority, due_at):
                     trigger.clear()  # what changes from here on is seen by the next pass
+                    self._urgent.discard(key)
                     outcome = await run_pass()
                 if outcome.interests is not None:
                     self.routing.remember(key, outcome.interests)
@@ -213,12 +295,21 @@ class Scheduler:
                 logger.debug(
                     f"{key[0]}/{key[1]}: {outcome}; next pass in {wait:.1f}s or on a change"
                 )
+                due = timed_priority(outcome, wait) is Priority.DUE
+                due_at = loop.time() + wait if due else None
                 await _first_of(trigger.wait(), stopped(), seconds=wait)
+                if key in self._urgent:
+                    priority = Priority.DUE
+                elif trigger.is_set():
+                    priority = Priority.CHANGE
+                else:
+                    priority = timed_priority(outcome, wait)
         finally:
             # A release deleted and created again under its name has a new loop by now.
             if self._triggers.get(key) is trigger:
                 del self._triggers[key]
                 self.routing.forget(key)
+                self._urgent.discard(key)
 
 
 async def _first_of(*waits: Awaitable[object], seconds: float) -> None:

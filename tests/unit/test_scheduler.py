@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -22,10 +23,13 @@ from modelrelease.kube.views import (
 from modelrelease.scheduler import (
     Interests,
     Outcome,
+    Priority,
     Routing,
     Scheduler,
+    Slots,
     interests_of,
     next_wait,
+    timed_priority,
 )
 
 from tests.unit.test_plan import make_spec
@@ -225,3 +229,154 @@ def test_the_worker_limit_bounds_passes_running_at_once() -> None:
         assert (scheduler.waiting, scheduler.running) == (0, 0)
 
     asyncio.run(scenario())
+
+
+# --- who gets a free slot first ---------------------------------------------------------------
+
+
+async def until(predicate: Callable[[], bool], seconds: float = 2.0) -> None:
+    """Until ``predicate()`` holds; fails after ``seconds``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"not within {seconds}s: {predicate}")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "wait", "expected"),
+    [
+        (Outcome(requeue_after=3.0), 3.0, Priority.DUE),  # the due time came
+        (Outcome(requeue_after=-1.0), 0.0, Priority.DUE),  # overdue
+        (Outcome(requeue_after=900.0), 250.0, Priority.ROUTINE),  # the resync came first
+        (Outcome(in_flight=True), 2.0, Priority.ROUTINE),  # a poll
+        (Outcome(requeue_after=3.0, retry_in=8.0), 8.0, Priority.ROUTINE),  # a retry
+        (Outcome(), 280.0, Priority.ROUTINE),  # a resync at rest
+    ],
+)
+def test_timed_priority(outcome: Outcome, wait: float, expected: Priority) -> None:
+    assert timed_priority(outcome, wait) is expected
+
+
+def test_a_freed_slot_goes_to_the_most_urgent_waiter_then_the_earliest() -> None:
+    async def scenario() -> list[str]:
+        slots = Slots(1)
+        await slots.acquire(Priority.ROUTINE)  # held: everyone below queues
+        order: list[str] = []
+
+        async def waiter(name: str, priority: Priority) -> None:
+            await slots.acquire(priority)
+            order.append(name)
+            slots.release()
+
+        names = [
+            ("resync", Priority.ROUTINE),
+            ("change-1", Priority.CHANGE),
+            ("check", Priority.DUE),
+            ("change-2", Priority.CHANGE),
+        ]
+        tasks = []
+        for name, priority in names:
+            tasks.append(asyncio.create_task(waiter(name, priority)))
+            await asyncio.sleep(0)  # queued in this order
+        slots.release()
+        await asyncio.wait_for(asyncio.gather(*tasks), 1.0)
+        return order
+
+    assert asyncio.run(scenario()) == ["check", "change-1", "change-2", "resync"]
+
+
+def test_a_waiter_whose_work_falls_due_as_it_waits_moves_up() -> None:
+    async def scenario() -> list[str]:
+        slots = Slots(1)
+        await slots.acquire(Priority.CHANGE)
+        order: list[str] = []
+        loop = asyncio.get_running_loop()
+
+        async def waiter(name: str, due_at: float | None) -> None:
+            await slots.acquire(Priority.CHANGE, due_at)
+            order.append(name)
+            slots.release()
+
+        tasks = [asyncio.create_task(waiter(f"change-{i}", None)) for i in range(3)]
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(waiter("falls-due", loop.time() + 0.05)))
+        await until(slots.has_due_waiter)
+        slots.release()
+        await asyncio.wait_for(asyncio.gather(*tasks), 1.0)
+        return order
+
+    assert asyncio.run(scenario()) == ["falls-due", "change-0", "change-1", "change-2"]
+
+
+def test_a_cancelled_waiter_loses_no_slot() -> None:
+    async def scenario() -> None:
+        slots = Slots(1)
+        await slots.acquire(Priority.CHANGE)
+        gone = asyncio.create_task(slots.acquire(Priority.DUE))
+        await asyncio.sleep(0)
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        slots.release()
+        # Cancelled while queued: the slot is free again, not handed to the dead waiter.
+        await asyncio.wait_for(slots.acquire(Priority.ROUTINE), 0.5)
+        # Cancelled just as the slot was handed over: it is passed on, not lost.
+        late = asyncio.create_task(slots.acquire(Priority.CHANGE))
+        await asyncio.sleep(0)
+        slots.release()  # handed to ``late``, which has not resumed yet
+        late.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await late
+        await asyncio.wait_for(slots.acquire(Priority.CHANGE), 0.5)
+
+    asyncio.run(scenario())
+
+
+def test_a_due_check_overtakes_a_wave_of_changes() -> None:
+    """One slot, held; a wave of releases woken by a change queues for it, then a release
+    whose check comes due: the freed slot goes to the check, then to the wave in order."""
+
+    async def scenario() -> list[str]:
+        scheduler = Scheduler(worker_limit=1, busy_interval=60.0, resync=300.0)
+        ran: list[str] = []
+        unblock = asyncio.Event()
+        stops: list[asyncio.Event] = []
+
+        def start(name: str, run: Callable[[], Awaitable[Outcome]]) -> asyncio.Task[None]:
+            stop = asyncio.Event()
+            stops.append(stop)
+            return asyncio.create_task(scheduler.serve(("ns", name), run, stop.wait, stop.is_set))
+
+        async def checking() -> Outcome:
+            ran.append("checking")
+            return Outcome(requeue_after=0.2 if ran.count("checking") == 1 else None)
+
+        async def blocker() -> Outcome:
+            ran.append("blocker")
+            await unblock.wait()
+            return Outcome()
+
+        def wave(name: str) -> Callable[[], Awaitable[Outcome]]:
+            async def run() -> Outcome:
+                ran.append(name)
+                return Outcome()
+
+            return run
+
+        tasks = [start("checking", checking)]
+        await until(lambda: "checking" in ran)  # its first pass; its check is due in 0.2 s
+        tasks.append(start("blocker", blocker))
+        await until(lambda: "blocker" in ran)  # holds the only slot
+        tasks += [start(f"wave-{i}", wave(f"wave-{i}")) for i in range(5)]
+        await until(lambda: scheduler.waiting == 6)  # the wave, then the due check, queued
+        unblock.set()
+        await until(lambda: len(ran) == 8)
+        for stop in stops:
+            stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 2.0)
+        return ran[2:]
+
+    assert asyncio.run(scenario()) == ["checking", *(f"wave-{i}" for i in range(5))]
