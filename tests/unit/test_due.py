@@ -210,6 +210,21 @@ def test_without_slos_the_step_is_due_when_it_ends_and_says_when() -> None:
     world.run_until(lambda w: w.routes is not None and w.routes.canary_weight == 50, limit=3)
 
 
+def test_a_step_that_ran_out_before_its_check_writes_nothing_until_the_check() -> None:
+    """The step (6s) ends before the SLO check (every 30s) can pass it: the message said
+    from the start that it waits for the check, so the step's end changes no status."""
+    analysis = make_spec().analysis
+    assert analysis is not None
+    slow_checks = analysis.model_copy(update={"interval": "30s"})
+    world, _ = step_started(make_spec(stages=[CANARY], analysis=slow_checks))
+    held = dump(world.status)
+    assert "the step lasts 6s, until " in str(world.status.message)
+    assert "and then until every SLO passes" in str(world.status.message)
+    for _ in range(12):  # 0.5 s apart: past the step's end, before the check
+        world.tick(seconds=0.5)
+        assert dump(world.status) == held
+
+
 def test_champion_challenger_is_due_at_warmup_then_each_read_and_at_max_duration() -> None:
     spec = make_spec(stages=[CHAMPION_CHALLENGER], analysis=NO_SLOS)
     world, decision = step_started(spec)

@@ -365,10 +365,11 @@ def _judge(p: Pass, current: CurrentStage, duration: str) -> bool:
     ended = end is not None and p.now >= end
     if ended and verdict is Standing.PASSED:
         return True
-    if ended and end is not None:
-        clock = f"the step's {duration} ran out at {_clock(end)}; waiting for every SLO to pass"
-    else:
-        clock = f"the step lasts {duration}" + (f", until {_clock(end)}" if end else "")
+    # No clock that moves on its own: the message changes when a check does (status is
+    # written then anyway), not when the step's time runs out.
+    clock = f"the step lasts {duration}" + (f", until {_clock(end)}" if end else "")
+    if verdict is not Standing.PASSED:
+        clock += ", and then until every SLO passes"
     p.status.phase = Phase.PROGRESSING
     p.progressing(
         ConditionStatus.TRUE,
@@ -403,9 +404,22 @@ def stage_due(p: Pass) -> datetime | None:
         return None
     if current.metrics_unavailable_since is not None:
         moment = _outage_decides_at(p)  # the step's clock is stopped meanwhile
+    elif _waits_for_checks(p, current):
+        moment = None  # the check that passes the step ends it; checks have their due time
     else:
         moment = _current_end(p, current)
     return moment if moment is not None and moment > p.now else None
+
+
+def _waits_for_checks(p: Pass, current: CurrentStage) -> bool:
+    """A canary or shadow step whose SLOs do not all pass yet: its time running out
+    decides nothing (the message says from the start that it then waits for them)."""
+    if current.index >= len(p.spec.stages) or p.spec.stages[current.index].champion_challenger:
+        return False
+    records = {check.name: check for check in p.status.checks}
+    slos = p.observation.slos
+    standings = [_standing(records.get(slo.name), slo, current) for slo in slos]
+    return bool(slos) and overall(standings) is not Standing.PASSED
 
 
 def _current_end(p: Pass, current: CurrentStage) -> datetime | None:
