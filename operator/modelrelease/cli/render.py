@@ -283,7 +283,10 @@ def _comparisons(comparisons: Sequence[ComparisonStatus]) -> list[str]:
                 item.verdict.value,
             )
         )
-    return ["comparison (challenger / champion rate ratio)", *_table(rows, indent="  ")]
+    return [
+        "comparison (challenger / champion rate ratio; distribution: total variation)",
+        *_table(rows, indent="  "),
+    ]
 
 
 def _gpus(view: GPUView | None) -> list[str]:
