@@ -1203,9 +1203,10 @@ class Comparison(_SpecModel):
         le=0.5,
         description=(
             "False-rollback rate of the whole comparison, in (0, 0.5]: the chance that any "
-            "metric declares the challenger worse when it is not, however often it is "
-            "checked. It is split evenly across the metrics (Bonferroni: each of k metrics "
-            "is tested for Worse at alpha/k, at e-value k/alpha). It is also the "
+            "metric declares the challenger worse (a `distribution` metric: drifted) when it "
+            "is not, however often it is checked. It is split evenly across the metrics "
+            "(Bonferroni: each of k metrics, distribution ones included, is tested for Worse "
+            "at alpha/k, at e-value k/alpha). It is also the "
             "false-promotion rate: the chance of promoting a challenger worse than `margin` "
             "on some metric; promotion needs every metric to pass, so each is tested for it "
             "at alpha. Each metric reports a one-sided (1 - alpha/k) bound on the worse side "
