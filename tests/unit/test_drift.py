@@ -137,6 +137,35 @@ def test_folded_increments_are_never_negative_and_add_up(
         assert total == [low, high]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(0.05, 0.95),
+    st.floats(0.05, 0.95),
+    st.integers(1, 14),
+)
+def test_the_expected_e_value_under_no_drift_is_at_most_one(
+    share: float, low: float, events: int
+) -> None:
+    """Exactly, by enumerating every outcome of ``events`` events in two buckets
+    (probabilities ``low`` and ``1 - low`` for both arms, each event the
+    challenger's with probability ``share``): E[e-value] <= 1, what an e-value is."""
+    cells = (share * low, (1 - share) * low, share * (1 - low), (1 - share) * (1 - low))
+    expected = 0.0
+    for a in range(events + 1):
+        for b in range(events + 1 - a):
+            for c in range(events + 1 - a - b):
+                d = events - a - b - c
+                ways = math.factorial(events) // (
+                    math.factorial(a) * math.factorial(b) * math.factorial(c) * math.factorial(d)
+                )
+                probability = ways * math.prod(
+                    cell**count for cell, count in zip(cells, (a, b, c, d), strict=True)
+                )
+                test = DriftTest(edges=(1.0, INF)).update(counts(b, d), counts(a, c))
+                expected += probability * test.e_value()
+    assert expected <= 1 + 1e-9
+
+
 def _aa_run(rng: random.Random, share: float, looks: int, per_look: int, alpha: float) -> bool:
     probabilities = [0.05, 0.15, 0.3, 0.3, 0.2]
     test = DriftTest(edges=EDGES)
