@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from modelrelease.analysis.drift import DriftTest, bucket_counts, bucket_labels
 from modelrelease.api.constants import MetricKind, Outcome, Phase, Reason, Verdict
-from modelrelease.api.models import Comparison, ComparisonMetric, ModelReleaseSpec
+from modelrelease.api.models import (
+    BucketShare,
+    Comparison,
+    ComparisonMetric,
+    ComparisonStatus,
+    ModelReleaseSpec,
+)
+from modelrelease.cli.render import _comparisons
 from modelrelease.core.comparison import (
     Counter,
     MetricReading,
@@ -343,3 +350,21 @@ def test_champion_challenger_with_the_same_score_and_fewer_errors_is_promoted() 
     assert world.status.champion is not None
     assert world.status.champion.revision == revision
     assert world.status.history[-1].outcome is Outcome.PROMOTED
+
+
+def test_the_status_view_names_the_buckets_that_moved() -> None:
+    record = ComparisonStatus(
+        metric="score",
+        estimate=0.19,
+        e_value=3.2e5,
+        verdict=Verdict.FAIL,
+        buckets=[
+            BucketShare(bucket="0.8-0.9", champion=0.30, challenger=0.29),
+            BucketShare(bucket="0.9-1", champion=0.12, challenger=0.31),
+        ],
+    )
+    lines = _comparisons([record])
+    assert (
+        lines[-1]
+        == "  score moved (champion -> challenger): 0.9-1 12.0% -> 31.0%, 0.8-0.9 30.0% -> 29.0%"
+    )
