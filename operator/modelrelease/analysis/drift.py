@@ -41,7 +41,9 @@ the counts only (the mixture is exchangeable), so the state is the counts.
 
 **What it assumes.** The split is fixed during the stage and each request goes
 to an arm independently of what the model answers (true for weighted routes
-and for mirroring). In shadow stages both arms see the same requests: a pair
+and for mirroring; without a mesh the split is the share of ready pods, which
+an autoscaler may change: if the split and the request mix change together,
+the buckets' pooled shares differ without drift). In shadow stages both arms see the same requests: a pair
 of answers to one request falls into buckets of both arms, which makes the
 arms' counts closer to each other than independent routing would, so the test
 errs on the side of not alarming; ``hack/bench/drift.py`` measures A/A alarms
