@@ -43,11 +43,11 @@ the counts only (the mixture is exchangeable), so the state is the counts.
 to an arm independently of what the model answers (true for weighted routes
 and for mirroring; without a mesh the split is the share of ready pods, which
 an autoscaler may change: if the split and the request mix change together,
-the buckets' pooled shares differ without drift). In shadow stages both arms see the same requests: a pair
-of answers to one request falls into buckets of both arms, which makes the
-arms' counts closer to each other than independent routing would, so the test
-errs on the side of not alarming; ``hack/bench/drift.py`` measures A/A alarms
-both ways.
+the buckets' pooled shares differ without drift). In shadow stages both arms
+see the same requests: a pair of answers to one request falls into buckets of
+both arms, which makes the arms' counts closer to each other than independent
+routing would, so the test errs on the side of not alarming;
+``hack/bench/drift.py`` measures A/A alarms both ways.
 
 **Which buckets moved.** Each arm's share per bucket (``x_j / X``, ``y_j / Y``)
 and the buckets with the largest differences; the total variation distance
