@@ -368,3 +368,36 @@ def test_the_status_view_names_the_buckets_that_moved() -> None:
         lines[-1]
         == "  score moved (champion -> challenger): 0.9-1 12.0% -> 31.0%, 0.8-0.9 30.0% -> 29.0%"
     )
+
+
+class MismatchedWorld(ScoringWorld):
+    """The challenger exports other score buckets than the champion."""
+
+    def _buckets(self, revision: str) -> dict[str, Counter]:
+        read = super()._buckets(revision)
+        champion = self.status.champion.revision if self.status.champion else None
+        if revision == champion:
+            return read
+        return {
+            key: Counter(None, counter.total, (0.5, INF), (counter.total, 0.0))
+            for key, counter in read.items()
+        }
+
+
+def test_mismatched_buckets_hold_the_release_and_on_error_rolls_back_naming_both() -> None:
+    stage = {"shadow": {"duration": "60s", "comparison": {"metrics": [SCORE_METRIC]}}}
+    analysis = {
+        "prometheus": {"address": "http://prometheus:9090"},
+        "interval": "2s",
+        "onError": {"action": "rollback", "after": "10s"},
+    }
+    world = MismatchedWorld(make_spec("1", stages=[stage], analysis=analysis))
+    world.run_until(lambda w: w.status.phase is Phase.SUCCEEDED)
+    world.spec = make_spec("2", stages=[stage], analysis=analysis)
+    world.tick()
+    assert world.status.challenger is not None
+    world.run_until(ended, limit=60)
+    last = world.status.history[-1]
+    assert last.outcome is Outcome.ROLLED_BACK
+    assert last.reason == Reason.METRICS_UNAVAILABLE
+    assert "0.25, 0.5, 0.75, 1, +Inf versus 0.5, +Inf" in last.message

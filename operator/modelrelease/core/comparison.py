@@ -314,10 +314,10 @@ def _fold_metric(
             "time": now,  # the next read is an interval later, as the message says
         }
         return record.model_copy(update=update), None
-    # A read that answers ends the outage; the judge gives the verdict again.
-    record = record.model_copy(update={"error_since": None, "verdict": Verdict.INCONCLUSIVE})
     if metric.kind is MetricKind.DISTRIBUTION:
         return fold_distribution(alpha, record, reading.champion, reading.challenger, now)
+    # A read that answers ends the outage; the judge gives the verdict again.
+    record = record.model_copy(update={"error_since": None, "verdict": Verdict.INCONCLUSIVE})
     test, notice = _resume(comparison, record, now)
     record = record.model_copy(update={"note": notice or record.note})
     if record.champion_series is None or record.challenger_series is None:
@@ -539,11 +539,15 @@ def fold_distribution(
 ) -> tuple[ComparisonStatus, str | None]:
     """One interval of a ``distribution`` metric: per-series bucket increments folded
     into the :class:`~modelrelease.analysis.drift.DriftTest`; Fail when it drifted at
-    ``alpha`` (the metric's share of the comparison's alpha)."""
+    ``alpha`` (the metric's share of the comparison's alpha). Counts that cannot
+    be compared (bucket edges that differ) go on an outage that began before."""
+    failing_since = record.error_since
+    # Comparable counts end an outage; the judge gives the verdict again.
+    record = record.model_copy(update={"error_since": None, "verdict": Verdict.INCONCLUSIVE})
     try:
         edges = _common_edges(champion, challenger)
     except ValueError as error:
-        return _distribution_error(record, str(error), now), None
+        return _distribution_error(record, str(error), failing_since, now), None
     notice: str | None = None
     test: DriftTest | None = None
     if record.state is not None:
@@ -562,7 +566,7 @@ def fold_distribution(
             f"{describe_edges(edges)} during the comparison; counts in different buckets "
             "cannot be compared: restore the buckets, or retry the release to start again"
         )
-        return _distribution_error(record, message, now), notice
+        return _distribution_error(record, message, failing_since, now), notice
     if record.champion_series is None or record.challenger_series is None or test is None:
         if edges is None or not champion or not challenger:
             arms = (("champion", champion), ("challenger", challenger))
@@ -622,12 +626,14 @@ def fold_distribution(
     return updated, notice
 
 
-def _distribution_error(record: ComparisonStatus, message: str, now: datetime) -> ComparisonStatus:
+def _distribution_error(
+    record: ComparisonStatus, message: str, since: datetime | None, now: datetime
+) -> ComparisonStatus:
     """Counts that cannot be compared: an error (never a pass), which `onError` acts on."""
     update = {
         "verdict": Verdict.ERROR,
         "message": message,
-        "error_since": record.error_since or now,
+        "error_since": since or now,
         "time": now,
     }
     return record.model_copy(update=update)
