@@ -17,6 +17,7 @@ from modelrelease.api.constants import (
     KIND_MODEL_RELEASE,
     KIND_SLO_TEMPLATE,
     CapacityMode,
+    MetricKind,
     NoDataPolicy,
     Phase,
     RouterType,
@@ -109,7 +110,7 @@ def test_the_examples_cover_the_use_cases_of_the_issue() -> None:
         if stage.champion_challenger is not None
         for metric in stage.champion_challenger.metrics
     }
-    assert kinds == {"ratio", "histogram"}
+    assert kinds == set(MetricKind)
     templates = {t.metadata["name"] for t in parsed(ClusterSLOTemplate)}
     for server in ("vllm", "tgi", "triton", "kserve", "http", "dcgm"):
         assert any(name.startswith(f"{server}-") for name in templates), server

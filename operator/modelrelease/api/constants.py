@@ -127,6 +127,7 @@ class MetricKind(StrEnum):
 
     RATIO = "ratio"
     HISTOGRAM = "histogram"
+    DISTRIBUTION = "distribution"
 
 
 class Better(StrEnum):
@@ -255,6 +256,7 @@ class Reason(StrEnum):
     INSUFFICIENT_TRAFFIC = "InsufficientTraffic"
     COMPARISON_WON = "ComparisonWon"
     COMPARISON_LOST = "ComparisonLost"
+    DISTRIBUTION_DRIFTED = "DistributionDrifted"
     COMPARISON_INCONCLUSIVE = "ComparisonInconclusive"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     COMPARISON_STATE_CARRIED_OVER = "ComparisonStateCarriedOver"

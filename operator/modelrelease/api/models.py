@@ -124,6 +124,9 @@ MSG_MIN_REQUESTS_QUERY = (
 MSG_GUARD_COUNTS = "set both bad and total (the guard's counters) or neither"
 MSG_RATIO_FIELDS = "a ratio metric needs bad and total queries and no query or threshold"
 MSG_HISTOGRAM_FIELDS = "a histogram metric needs query and threshold and no bad or total"
+MSG_DISTRIBUTION_FIELDS = (
+    "a distribution metric needs query and no threshold, bad or total (it compares every bucket)"
+)
 MSG_CA_OR_INSECURE = "set either caSecretRef or insecureSkipVerify, not both"
 MSG_ONE_RECEIVER_TYPE = "each receiver sets exactly one of slack, teams or webhook"
 MSG_UNIQUE_RECEIVER_NAMES = "receiver names must be unique"
@@ -1098,7 +1101,9 @@ class ComparisonMetric(_SpecModel):
     """One metric compared between champion and challenger as a count of events of interest
     among all events of each arm. `ratio`: two counters, `bad` among `total` (errors among
     requests). `histogram`: the `_bucket` series of a histogram, counting the events above
-    `threshold` among all (slow requests, high prediction scores)."""
+    `threshold` among all (slow requests, high prediction scores). `distribution`: the
+    `_bucket` series of a histogram, compared whole: did the shares of its buckets move
+    (score or output-length drift)?"""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -1112,11 +1117,21 @@ class ComparisonMetric(_SpecModel):
                 "!has(self.bad) && !has(self.total))",
                 MSG_HISTOGRAM_FIELDS,
             ),
+            cel(
+                "self.kind != 'distribution' || (has(self.query) && !has(self.threshold) && "
+                "!has(self.bad) && !has(self.total))",
+                MSG_DISTRIBUTION_FIELDS,
+            ),
         )
     )
 
     name: DnsLabel = Field(description="Name of the metric, unique in the stage.")
-    kind: MetricKind = Field(description="`ratio` or `histogram`.")
+    kind: MetricKind = Field(
+        description=(
+            "`ratio`, `histogram` or `distribution`. A `distribution` metric only ever fails "
+            "the comparison (Drifted rolls back); it never has to pass for a promotion."
+        )
+    )
     bad: Query | None = Field(
         default=None,
         description=(
@@ -1135,8 +1150,9 @@ class ComparisonMetric(_SpecModel):
     query: Query | None = Field(
         default=None,
         description=(
-            "histogram: PromQL selecting the `_bucket` series of one revision, e.g. "
-            "`vllm:time_to_first_token_seconds_bucket{{{revisionPods}}}`."
+            "histogram and distribution: PromQL selecting the `_bucket` series of one "
+            "revision, e.g. `vllm:time_to_first_token_seconds_bucket{{{revisionPods}}}`. "
+            "Both arms must have the same bucket boundaries."
         ),
     )
     threshold: float | None = Field(
@@ -1150,7 +1166,8 @@ class ComparisonMetric(_SpecModel):
         default=Better.LOWER,
         description=(
             "`lower`: a smaller share of counted events is better (errors, slow requests). "
-            "`higher`: a larger share is better (for example high-confidence predictions)."
+            "`higher`: a larger share is better (for example high-confidence predictions). "
+            "Not used by `distribution`, where any move is drift."
         ),
     )
 
@@ -1166,6 +1183,13 @@ class ComparisonMetric(_SpecModel):
             not histogram_fields or self.bad is not None or self.total is not None
         ):
             raise ValueError(MSG_HISTOGRAM_FIELDS)
+        if self.kind is MetricKind.DISTRIBUTION and (
+            self.query is None
+            or self.threshold is not None
+            or self.bad is not None
+            or self.total is not None
+        ):
+            raise ValueError(MSG_DISTRIBUTION_FIELDS)
         return self
 
 
@@ -1179,9 +1203,10 @@ class Comparison(_SpecModel):
         le=0.5,
         description=(
             "False-rollback rate of the whole comparison, in (0, 0.5]: the chance that any "
-            "metric declares the challenger worse when it is not, however often it is "
-            "checked. It is split evenly across the metrics (Bonferroni: each of k metrics "
-            "is tested for Worse at alpha/k, at e-value k/alpha). It is also the "
+            "metric declares the challenger worse (a `distribution` metric: drifted) when it "
+            "is not, however often it is checked. It is split evenly across the metrics "
+            "(Bonferroni: each of k metrics, distribution ones included, is tested for Worse "
+            "at alpha/k, at e-value k/alpha). It is also the "
             "false-promotion rate: the chance of promoting a challenger worse than `margin` "
             "on some metric; promotion needs every metric to pass, so each is tested for it "
             "at alpha. Each metric reports a one-sided (1 - alpha/k) bound on the worse side "
@@ -1772,6 +1797,14 @@ class ArmCounts(_StatusModel):
     total: float = Field(default=0, description="All events.")
 
 
+class BucketShare(_StatusModel):
+    """One histogram bucket of a `distribution` metric: each arm's share of events in it."""
+
+    bucket: str = Field(description="The bucket's bounds, e.g. `0.9-1` or `>1`.")
+    champion: float = Field(description="Champion's share of its events in this bucket.")
+    challenger: float = Field(description="Challenger's share of its events in this bucket.")
+
+
 class ComparisonStatus(_StatusModel):
     """The state of one comparison metric."""
 
@@ -1779,7 +1812,11 @@ class ComparisonStatus(_StatusModel):
     champion: ArmCounts = Field(default_factory=ArmCounts, description="Champion's counts.")
     challenger: ArmCounts = Field(default_factory=ArmCounts, description="Challenger's counts.")
     estimate: float | None = Field(
-        default=None, description="Estimated ratio of challenger to champion bad-event rates."
+        default=None,
+        description=(
+            "Estimated ratio of challenger to champion bad-event rates; for `distribution`, "
+            "the total variation distance between their bucket shares (0 to 1)."
+        ),
     )
     lower: float | None = Field(
         default=None, description="Lower confidence bound of the ratio (one-sided)."
@@ -1790,8 +1827,9 @@ class ComparisonStatus(_StatusModel):
     e_value: float | None = Field(
         default=None,
         description=(
-            "Evidence against no difference, in the direction where the challenger is worse; "
-            "Worse at k/alpha for k metrics."
+            "Evidence against no difference, in the direction where the challenger is worse "
+            "(for `distribution`: that the bucket shares differ); Worse (Drifted) at "
+            "k/alpha for k metrics."
         ),
     )
     verdict: Verdict = Field(
@@ -1813,7 +1851,8 @@ class ComparisonStatus(_StatusModel):
         default=None,
         description=(
             "Champion's last counter values per series (one per pod: namespace/pod/instance/"
-            "job), as [bad, total, interval last seen]. Each interval's increments are taken "
+            "job), as [bad, total, interval last seen] (`distribution`: each bucket's own "
+            "count, then the interval last seen). Each interval's increments are taken "
             "per series: a series whose total went down restarted and counts whole, a new "
             "series counts whole, a missing one counts nothing and keeps its values."
         ),
@@ -1821,6 +1860,13 @@ class ComparisonStatus(_StatusModel):
     challenger_series: dict[str, list[float]] | None = Field(
         default=None,
         description="Challenger's last counter values per series, as for `championSeries`.",
+    )
+    buckets: list[BucketShare] | None = Field(
+        default=None,
+        description=(
+            "`distribution` metrics: each bucket's share of events per arm since the "
+            "comparison began, in bucket order."
+        ),
     )
     note: str | None = Field(
         default=None,

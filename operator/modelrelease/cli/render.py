@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from modelrelease.api.constants import Phase, StageType
 from modelrelease.api.durations import format_duration, parse_duration
 from modelrelease.api.models import (
+    BucketShare,
     CheckStatus,
     ComparisonStatus,
     CurrentStage,
@@ -283,7 +284,25 @@ def _comparisons(comparisons: Sequence[ComparisonStatus]) -> list[str]:
                 item.verdict.value,
             )
         )
-    return ["comparison (challenger / champion rate ratio)", *_table(rows, indent="  ")]
+    moved = [
+        f"  {item.metric} moved (champion -> challenger): {_moved(item.buckets)}"
+        for item in comparisons
+        if item.buckets
+    ]
+    return [
+        "comparison (challenger / champion rate ratio; distribution: total variation)",
+        *_table(rows, indent="  "),
+        *moved,
+    ]
+
+
+def _moved(buckets: Sequence[BucketShare], top: int = 3) -> str:
+    """A distribution's buckets whose shares differ most, largest first."""
+    ranked = sorted(buckets, key=lambda bucket: -abs(bucket.challenger - bucket.champion))
+    return ", ".join(
+        f"{bucket.bucket} {bucket.champion:.1%} -> {bucket.challenger:.1%}"
+        for bucket in ranked[:top]
+    )
 
 
 def _gpus(view: GPUView | None) -> list[str]:

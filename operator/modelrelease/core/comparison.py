@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import quote
 
+from modelrelease.analysis.drift import DriftSummary, DriftTest, describe_edges
 from modelrelease.analysis.sequential import (
     ComparisonVerdict,
     RatioGrid,
@@ -34,6 +35,7 @@ from modelrelease.api.constants import Better, Decision, MetricKind, StageType, 
 from modelrelease.api.durations import parse_duration
 from modelrelease.api.models import (
     ArmCounts,
+    BucketShare,
     Comparison,
     ComparisonMetric,
     ComparisonStatus,
@@ -64,6 +66,10 @@ class Counter:
 
     bad: float | None
     total: float
+    edges: tuple[float, ...] | None = None
+    counts: tuple[float, ...] | None = None
+    """``distribution``: the histogram's bucket edges (``le``, the last ``+Inf``) and each
+    bucket's own count (not cumulative); ``total`` is their sum."""
 
 
 ArmReading = Mapping[str, Counter]
@@ -117,6 +123,8 @@ class ComparisonResult:
     verdict: Verdict
     message: str
     notices: tuple[str, ...] = ()
+    drifted: bool = False
+    """The failing metric is a ``distribution`` one (a drift, not a loss)."""
 
 
 # --- which comparison, and when ---------------------------------------------------
@@ -240,7 +248,7 @@ def fold_series(last: Mapping[str, list[float]], read: ArmReading, interval: int
 
 
 def _bounded(series: dict[str, list[float]], present: Collection[str]) -> dict[str, list[float]]:
-    absent = sorted((values[2], key) for key, values in series.items() if key not in present)
+    absent = sorted((values[-1], key) for key, values in series.items() if key not in present)
     for _, key in absent[: max(len(series) - MAX_KEPT_SERIES, 0)]:
         del series[key]
     return series
@@ -268,7 +276,10 @@ def fold_comparison(
             if notice is not None:
                 notices.append(f"metric {metric.name}: {notice}")
         updated.append(record)
-    result = _overall(updated)
+    distributions = {
+        metric.name for metric in comparison.metrics if metric.kind is MetricKind.DISTRIBUTION
+    }
+    result = _overall(updated, distributions)
     return updated, replace(result, notices=tuple(notices))
 
 
@@ -303,6 +314,8 @@ def _fold_metric(
             "time": now,  # the next read is an interval later, as the message says
         }
         return record.model_copy(update=update), None
+    if metric.kind is MetricKind.DISTRIBUTION:
+        return fold_distribution(alpha, record, reading.champion, reading.challenger, now)
     # A read that answers ends the outage; the judge gives the verdict again.
     record = record.model_copy(update={"error_since": None, "verdict": Verdict.INCONCLUSIVE})
     test, notice = _resume(comparison, record, now)
@@ -477,19 +490,232 @@ def _rate(bad: float, total: float) -> str:
     return f"{bad:g}/{total:g} = {share}"
 
 
-def _overall(records: list[ComparisonStatus]) -> ComparisonResult:
+def _overall(records: list[ComparisonStatus], distributions: Collection[str]) -> ComparisonResult:
+    """Fail when any metric failed; pass when every metric to win won and no
+    ``distribution`` metric (which only vetoes) failed to read; else inconclusive."""
     notes = "".join(
         f"; note on {record.metric}: {record.note}" for record in records if record.note
     )
     failed = [record for record in records if record.verdict is Verdict.FAIL]
     if failed:
         record = failed[0]
-        return ComparisonResult(Verdict.FAIL, f"metric {record.metric}: {record.message}{notes}")
-    if records and all(record.verdict is Verdict.PASS for record in records):
+        return ComparisonResult(
+            Verdict.FAIL,
+            f"metric {record.metric}: {record.message}{notes}",
+            drifted=record.metric in distributions,
+        )
+    to_win = [record for record in records if record.metric not in distributions]
+    pending = [
+        record.metric
+        for record in records
+        if (record.verdict is not Verdict.PASS and record.metric not in distributions)
+        or record.verdict is Verdict.ERROR
+    ]
+    if to_win and not pending:
         text = "; ".join(f"{record.metric}: {record.message}" for record in records)
         return ComparisonResult(Verdict.PASS, f"the challenger won on every metric ({text}){notes}")
-    pending = [record.metric for record in records if record.verdict is not Verdict.PASS]
+    if not to_win and not pending:
+        text = "; ".join(f"{record.metric}: {record.message}" for record in records)
+        return ComparisonResult(
+            Verdict.INCONCLUSIVE,
+            f"no drift so far ({text}); distribution metrics can only roll back: the stage "
+            f"ends with its duration (shadow) or maxDuration and onInconclusive{notes}",
+        )
     return ComparisonResult(
         Verdict.INCONCLUSIVE,
         f"comparison inconclusive on {', '.join(pending)}{notes}",
     )
+
+
+# --- distribution metrics ---------------------------------------------------------
+
+
+def fold_distribution(
+    alpha: float,
+    record: ComparisonStatus,
+    champion: ArmReading,
+    challenger: ArmReading,
+    now: datetime,
+) -> tuple[ComparisonStatus, str | None]:
+    """One interval of a ``distribution`` metric: per-series bucket increments folded
+    into the :class:`~modelrelease.analysis.drift.DriftTest`; Fail when it drifted at
+    ``alpha`` (the metric's share of the comparison's alpha). Counts that cannot
+    be compared (bucket edges that differ) go on an outage that began before."""
+    failing_since = record.error_since
+    # Comparable counts end an outage; the judge gives the verdict again.
+    record = record.model_copy(update={"error_since": None, "verdict": Verdict.INCONCLUSIVE})
+    try:
+        edges = _common_edges(champion, challenger)
+    except ValueError as error:
+        return _distribution_error(record, str(error), failing_since, now), None
+    notice: str | None = None
+    test: DriftTest | None = None
+    if record.state is not None:
+        try:
+            test = DriftTest.from_dict(record.state)
+        except ValueError as error:
+            since = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+            notice = (
+                f"the drift test's saved state could not be read ({error}); the test started "
+                f"again at {since} and the evidence before it was dropped"
+            )
+            record = record.model_copy(update={"champion_series": None, "note": notice})
+    if test is not None and edges is not None and not _same_edges(test.edges, edges):
+        message = (
+            f"the histogram's bucket boundaries changed from {describe_edges(test.edges)} to "
+            f"{describe_edges(edges)} during the comparison; counts in different buckets "
+            "cannot be compared: restore the buckets, or retry the release to start again"
+        )
+        return _distribution_error(record, message, failing_since, now), notice
+    if record.champion_series is None or record.challenger_series is None or test is None:
+        if edges is None or not champion or not challenger:
+            arms = (("champion", champion), ("challenger", challenger))
+            missing = [arm for arm, read in arms if not read]
+            message = (
+                f"waiting for the {' and '.join(missing)}'s first bucket series before taking "
+                "the baseline; if this lasts, check that the metric's query selects that "
+                "revision's _bucket series"
+            )
+            return record.model_copy(update={"message": message, "time": now}), notice
+        fresh = DriftTest(edges=edges)
+        update = {
+            "champion_series": fold_buckets({}, champion, 0)[1],
+            "challenger_series": fold_buckets({}, challenger, 0)[1],
+            "state": fresh.to_dict(),
+            "message": "baseline taken; the first increments come next interval",
+            "time": now,
+        }
+        return record.model_copy(update=update), notice
+    empty = _emptied_arm(record, champion, challenger)
+    if empty is not None:
+        message = (
+            f"no {empty} series were read this interval, though there were before; an "
+            "empty read is not zero counts: nothing was counted, retrying next interval"
+        )
+        return record.model_copy(update={"message": message, "time": now}), notice
+    interval = test.intervals + 1
+    champion_increment, champion_series = fold_buckets(record.champion_series, champion, interval)
+    challenger_increment, challenger_series = fold_buckets(
+        record.challenger_series, challenger, interval
+    )
+    test = test.update(champion_increment, challenger_increment)
+    summary = test.summary(alpha)
+    e_value = min(summary.e_value, MAX_REPORTED_E_VALUE)
+    updated = record.model_copy(
+        update={
+            "champion": ArmCounts(bad=0, total=sum(test.champion)),
+            "challenger": ArmCounts(bad=0, total=sum(test.challenger)),
+            "champion_series": champion_series,
+            "challenger_series": challenger_series,
+            "estimate": summary.distance,
+            "lower": None,
+            "upper": None,
+            "e_value": e_value,
+            "buckets": [
+                BucketShare(
+                    bucket=shift.bucket, champion=shift.champion, challenger=shift.challenger
+                )
+                for shift in summary.buckets
+            ],
+            "verdict": Verdict.FAIL if summary.drifted else Verdict.INCONCLUSIVE,
+            "message": _drift_message(alpha, test, summary, e_value),
+            "state": test.to_dict(),
+            "time": now,
+        }
+    )
+    return updated, notice
+
+
+def _distribution_error(
+    record: ComparisonStatus, message: str, since: datetime | None, now: datetime
+) -> ComparisonStatus:
+    """Counts that cannot be compared: an error (never a pass), which `onError` acts on."""
+    update = {
+        "verdict": Verdict.ERROR,
+        "message": message,
+        "error_since": since or now,
+        "time": now,
+    }
+    return record.model_copy(update=update)
+
+
+def fold_buckets(
+    last: Mapping[str, list[float]], read: ArmReading, interval: int
+) -> tuple[list[float], dict[str, list[float]]]:
+    """This interval's increments per bucket of one arm, and the values to keep.
+
+    As :func:`fold_series`, per series: a series whose total went down restarted
+    and counts whole, a new series (or one read with another number of buckets)
+    counts whole, a missing one counts nothing and keeps its values. A bucket
+    that went down while the total did not is a restart the total hid: that
+    series counts nothing this interval and goes on from its new values. No
+    increment is ever negative.
+    """
+    series = {key: list(values) for key, values in last.items()}
+    increments: list[float] | None = None
+    for key, counter in read.items():
+        counts = [max(count, 0.0) for count in counter.counts or ()]
+        if increments is None:
+            increments = [0.0] * len(counts)
+        previous = last.get(key)
+        if previous is None or len(previous) != len(counts) + 1 or sum(counts) < sum(previous[:-1]):
+            added = counts
+        elif any(now < before for now, before in zip(counts, previous, strict=False)):
+            added = [0.0] * len(counts)
+        else:
+            added = [now - before for now, before in zip(counts, previous, strict=False)]
+        if len(added) == len(increments):
+            increments = [total + more for total, more in zip(increments, added, strict=True)]
+        series[key] = [*counts, float(interval)]
+    return increments or [], _bounded(series, read.keys())
+
+
+def _common_edges(champion: ArmReading, challenger: ArmReading) -> tuple[float, ...] | None:
+    """The bucket edges every series of both arms shares; None when nothing was read.
+
+    Raises ValueError, naming both sets of edges, when two series differ.
+    """
+    seen: list[tuple[str, tuple[float, ...]]] = []
+    for arm, read in (("champion", champion), ("challenger", challenger)):
+        for counter in read.values():
+            if counter.edges is None or counter.counts is None:
+                raise ValueError(f"the {arm}'s series carry no histogram buckets")
+            seen.append((arm, counter.edges))
+    if not seen:
+        return None
+    first_arm, first = seen[0]
+    for arm, edges in seen[1:]:
+        if not _same_edges(first, edges):
+            where = "the two arms" if arm != first_arm else f"the {arm}'s series"
+            raise ValueError(
+                f"the histogram's bucket boundaries differ between {where}: "
+                f"{describe_edges(first)} versus {describe_edges(edges)}; a distribution "
+                "compares bucket by bucket, so both versions must export the same buckets "
+                "(fix the buckets, or compare a histogram both versions share)"
+            )
+    return first
+
+
+def _same_edges(first: tuple[float, ...], second: tuple[float, ...]) -> bool:
+    return len(first) == len(second) and all(
+        a == b or math.isclose(a, b, rel_tol=1e-9) for a, b in zip(first, second, strict=True)
+    )
+
+
+def _drift_message(alpha: float, test: DriftTest, summary: DriftSummary, e_value: float) -> str:
+    moved = ", ".join(
+        f"{shift.bucket} {shift.champion:.1%} -> {shift.challenger:.1%}"
+        for shift in summary.moved()
+    )
+    seen = (
+        f"total variation {summary.distance:.3f} over {sum(test.challenger):g} challenger and "
+        f"{sum(test.champion):g} champion events, e-value {e_value:.3g} (Drifted at "
+        f"{1 / alpha:.3g})"
+    )
+    if summary.drifted:
+        return (
+            f"the challenger's distribution drifted from the champion's: buckets moved "
+            f"(champion -> challenger share) {moved}; {seen}"
+        )
+    largest = f"largest moves {moved}; " if moved else ""
+    return f"no drift shown: {largest}{seen}"

@@ -106,7 +106,7 @@ def shadow(p: Pass, stage: Stage, current: CurrentStage) -> None:
         result = _compare(p, spec.comparison)
         if result.verdict is Verdict.FAIL:
             _keep(p, current)
-            rollback(p, Reason.COMPARISON_LOST, f"on mirrored traffic, {result.message}")
+            rollback(p, _lost(result), f"on mirrored traffic, {result.message}")
             return
     if _judge(p, current, spec.duration):
         current.mirror_percent = 0
@@ -131,7 +131,7 @@ def champion_challenger(p: Pass, stage: Stage, current: CurrentStage) -> None:
         return
     result = _compare(p, spec)
     if result.verdict is Verdict.FAIL:
-        rollback(p, Reason.COMPARISON_LOST, result.message)
+        rollback(p, _lost(result), result.message)
         return
     if _held_for_metrics(p, current):
         return
@@ -182,6 +182,10 @@ def _inconclusive(
         Reason.COMPARISON_INCONCLUSIVE,
         f"{describe(p, challenger)} was not promoted: {text}; the champion was kept",
     )
+
+
+def _lost(result: ComparisonResult) -> Reason:
+    return Reason.DISTRIBUTION_DRIFTED if result.drifted else Reason.COMPARISON_LOST
 
 
 def _compare(p: Pass, comparison: Comparison) -> ComparisonResult:

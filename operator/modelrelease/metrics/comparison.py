@@ -6,6 +6,7 @@ import asyncio
 import math
 from collections.abc import Sequence
 
+from modelrelease.analysis.drift import bucket_counts
 from modelrelease.analysis.sequential import count_above
 from modelrelease.api.constants import MetricKind
 from modelrelease.core.comparison import (
@@ -56,10 +57,12 @@ async def _read_arm(
             for key, value in ((series_key(labels), value) for labels, value in total)
         }
     assert arm.buckets is not None
-    assert metric.threshold is not None
     grouped: dict[str, list[tuple[float, float]]] = {}
     for labels, value in await _vector(provider, arm.buckets):
         grouped.setdefault(series_key(labels), []).append((_le(labels.get("le")), value))
+    if metric.kind is MetricKind.DISTRIBUTION:
+        return _distribution(arm.buckets, grouped)
+    assert metric.threshold is not None
     counters = {}
     for key, buckets in grouped.items():
         try:
@@ -67,6 +70,17 @@ async def _read_arm(
         except ValueError as error:
             raise _ReadError(f"{arm.buckets}: {error}") from error
         counters[key] = Counter(bad=above, total=events)
+    return counters
+
+
+def _distribution(query: str, grouped: dict[str, list[tuple[float, float]]]) -> ArmReading:
+    counters = {}
+    for key, buckets in grouped.items():
+        try:
+            edges, counts = bucket_counts(buckets)
+        except ValueError as error:
+            raise _ReadError(f"{query}: {error}") from error
+        counters[key] = Counter(bad=None, total=sum(counts), edges=edges, counts=tuple(counts))
     return counters
 
 
