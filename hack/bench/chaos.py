@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from kubernetes import client
 from kubernetes import config as kube_config
-from modelrelease.api.constants import LABEL_RELEASE, Reason
+from modelrelease.api.constants import LABEL_RELEASE, LABEL_REVISION, Reason
 
 from hack.scenario import (
     KUBECONFIG,
@@ -1222,15 +1222,57 @@ def _repeat(scenario: Callable[[Chaos], Run]) -> Runner:
     return lambda chaos, runs, quick: [scenario(chaos) for _ in range(runs)]
 
 
+def disowned_rollback(chaos: Chaos) -> Run:
+    """Mid-canary, the owned route loses its ownerReference (replaced by hand from an old
+    copy, say): the operator no longer writes it. The challenger then fails its SLO: the
+    rollback must still move the canary Service, which the route weights, onto the
+    champion. Then the person deletes the route and the operator creates its own again."""
+    stages = [canary((20, "30s"))]
+    chaos.baseline(stages)
+    version = chaos.next_version()
+    chaos.record(check_monotonic=False)
+    chaos.apply(chaos.manifest(version, stages, TURNS_BAD, ready_after="3s"))
+    chaos.wait_step(20)
+    namespace = chaos.scenario.namespace
+    log("removing the owned route's ownerReference")
+    kubectl("patch", "httproute", NAME, "-n", namespace, "--type=json",
+            "-p", '[{"op": "remove", "path": "/metadata/ownerReferences"}]')  # fmt: skip
+    chaos.fault_ended()
+    status, extra = final_or_timeout(chaos, chaos.wait_final)
+    extra += expect(status, "RolledBack")
+    champion = (status.get("champion") or {}).get("revision")
+
+    def on_champion() -> bool:
+        backends = _weighted_backends(_route(chaos))
+        selectors = {
+            name: json.loads(kubectl("get", "service", name, "-n", namespace, "-o", "json"))
+            ["spec"]["selector"].get(LABEL_REVISION)
+            for name in backends
+        }  # fmt: skip
+        return all(revision == champion for revision in selectors.values())
+
+    try:
+        wait_for(on_champion, 20, "the route's Services on the champion after the rollback")
+    except ConditionTimeoutError as error:
+        detail = f"rolled back, but the route still reaches the challenger: {error}"
+        log(f"VIOLATION I1: {detail}")
+        extra.append(Violation("I1-rollback", time.time(), detail))
+    log("deleting the disowned route: the release creates its own")
+    kubectl("delete", "httproute", NAME, "-n", namespace)
+    extra += _check_owned_route(chaos)
+    return chaos.finish(describe_final(status), extra)
+
+
 def _owned_route(chaos: Chaos, runs: int, quick: bool) -> list[Run]:
     """Releases in owned-route mode: the first one creates the route; then SIGKILLs through
-    a whole release, a hand edit of the route, and the release deleted (its route goes)."""
+    a whole release, a hand edit of the route, a rollback while the route is disowned,
+    and the release deleted (its route goes with it)."""
     chaos.owned_route = True
     kubectl("delete", "httproute", NAME, "-n", chaos.scenario.namespace, "--ignore-not-found")
     result: list[Run] = []
     for _ in range(runs):
         result += [kill_random(chaos, kills=3 if quick else 5), route_edit(chaos)]
-        result.append(delete_mid_canary(chaos))
+        result += [disowned_rollback(chaos), delete_mid_canary(chaos)]
     return result
 
 
@@ -1251,7 +1293,7 @@ SCENARIOS: dict[str, Entry] = {
     "approval-edit": Entry(_repeat(approval_edit), 1, "stage removed while at approval"),
     "delete": Entry(_repeat(delete_mid_canary), 1, "release deleted mid-canary"),
     "route-edit": Entry(_repeat(route_edit), 1, "route weights edited by hand"),
-    "owned-route": Entry(_owned_route, 1, "ownedRoute: SIGKILLs, route edited, deleted"),
+    "owned-route": Entry(_owned_route, 1, "ownedRoute: SIGKILLs, edited, disowned, deleted"),
 }
 
 
