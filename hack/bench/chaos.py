@@ -35,6 +35,8 @@ step, phase or champion; stage clocks count) or, for a hand edit, to convergence
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import itertools
 import json
 import random
@@ -691,22 +693,36 @@ def final_or_timeout(
 FULL_RELEASE = [shadow("6s"), canary((20, "6s"), (50, "6s"))]
 
 
+def _moved(monitor: Monitor, since: float) -> bool:
+    """The release progressed (or ended) after `since`."""
+    return monitor.recovery_after(since) is not None
+
+
 def kill_random(chaos: Chaos, kills: int) -> Run:
     """SIGKILL the operator at random moments of a release (shadow, canary, promotion)."""
     chaos.baseline(FULL_RELEASE)
     version = chaos.next_version()
     chaos.record()
     chaos.apply(chaos.manifest(version, FULL_RELEASE, ready_after="5s"))
+    monitor = chaos.monitor
+    assert monitor is not None
     for _ in range(kills):
-        time.sleep(chaos.rng.uniform(1.0, 7.0))
-        if chaos.status().get("phase") in FINAL_PHASES and not chaos.status().get("challenger"):
+        time.sleep(chaos.rng.uniform(1.0, 5.0))
+        status = chaos.status()
+        if status.get("phase") in FINAL_PHASES and not status.get("challenger"):
             break
-        stage = chaos.status().get("currentStage") or {}
-        log(f"SIGKILL operator at {stage.get('name')} step {stage.get('step')}")
+        stage = status.get("currentStage") or {}
+        log(f"SIGKILL operator at {status.get('phase')} {stage.get('name')} step "
+            f"{stage.get('step')}")  # fmt: skip
         chaos.kill_operator()
         time.sleep(chaos.rng.uniform(2.0, 4.0))
         chaos.scenario.start_operator()
-        chaos.fault_ended()
+        back = time.time()
+        chaos.fault_ended(back)
+        # The next kill once the release has moved on: on a loaded machine the operator
+        # takes seconds to start, and kills every few seconds all land in the first stage.
+        with contextlib.suppress(ConditionTimeoutError):
+            wait_for(functools.partial(_moved, monitor, back), 90, "progress")
     status, extra = final_or_timeout(chaos, lambda: chaos.wait_outcome(version))
     return chaos.finish(describe_final(status), extra + expect(status, "Succeeded", version))
 
