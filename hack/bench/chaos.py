@@ -1343,7 +1343,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=None, help="runs per scenario")
     parser.add_argument("--quick", action="store_true", help="one short run per scenario")
     parser.add_argument("--seed", type=int, default=8, help="seed of the random fault moments")
-    parser.add_argument("--keep", action="store_true", help="leave the namespaces and logs")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the namespaces (less their Deployments) and logs")  # fmt: skip
     parser.add_argument("--transition", action="append", choices=sorted(TRANSITIONS),
                         help="write-faults: only this transition (repeatable)")  # fmt: skip
     parser.add_argument("--owned-route", action="store_true",
@@ -1374,6 +1375,9 @@ def main() -> int:
         finally:
             if not args.keep:
                 scenario.down()
+            else:  # the objects and logs stay to look at; the pods would hold GPUs
+                scenario.stop_processes()
+                kubectl("delete", "deployments", "--all", "-n", scenario.namespace)
         line = summarize(name, results)
         lines.append(line)
         print(f"{line}  ({time.monotonic() - t0:.0f} s)", flush=True)
