@@ -475,7 +475,7 @@ def _ready(pod: Any) -> bool:
 
 
 def _release_rule(route: Manifest) -> Manifest:
-    for rule in route["spec"].get("rules", []):
+    for rule in (route.get("spec") or {}).get("rules", []):
         if any(ref["name"] in (STABLE, CANARY) for ref in rule.get("backendRefs") or []):
             return dict(rule)
     return {}
@@ -806,13 +806,13 @@ def _owned(chaos: Chaos, route: Manifest) -> bool:
     return bool(uid) and any(ref.get("uid") == uid for ref in refs)
 
 
-def _check_owned_route(chaos: Chaos) -> list[Violation]:
+def _check_owned_route(chaos: Chaos, timeout: float = 30) -> list[Violation]:
     """The release's own route exists, is owned by it and sends everything to stable."""
     try:
         wait_for(
             lambda: (r := _route(chaos)) and _owned(chaos, r) and _weighted_backends(r)
             == {STABLE: f"weight {100}"},
-            30, "the owned route, all weight on stable", interval=0.5,
+            timeout, "the owned route, all weight on stable", interval=0.5,
         )  # fmt: skip
         return []
     except ConditionTimeoutError as error:
@@ -1275,7 +1275,9 @@ def disowned_rollback(chaos: Chaos) -> Run:
         extra.append(Violation("I1-rollback", time.time(), detail))
     log("deleting the disowned route: the release creates its own")
     kubectl("delete", "httproute", NAME, "-n", namespace)
-    extra += _check_owned_route(chaos)
+    # Its passes failed while the route was not its own, so the next one comes after
+    # their backoff (I6; doubling from 2 s, jittered): deleting the route does not skip it.
+    extra += _check_owned_route(chaos, timeout=150)
     return chaos.finish(describe_final(status), extra)
 
 
