@@ -67,7 +67,7 @@ test: lint verify-crds unit test-cluster ## everything the project checks (what 
 
 # --- benchmarks -------------------------------------------------------------
 .PHONY: chaos bench-scale
-chaos: tools ## the chaos suite: releases under faults, invariants checked (~20 min; CHAOS_ARGS=--quick)
+chaos: tools ## the chaos suite: releases under faults, invariants checked (~40 min; CHAOS_ARGS=--quick)
 	hack/with-cluster.sh $(PY) hack/bench/chaos.py $(CHAOS_ARGS)
 # A cluster started here has the audit log, the scale limits and room for 2,000 pods; one
 # already running must have been started so too (the script says how if not).

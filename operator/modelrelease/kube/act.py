@@ -69,18 +69,31 @@ def act(
         # with the weights it has now; the steps then move those as decided.
         try:
             router.converge()
-        except RouterError as error:
-            return [router_problem(error)]
-        except KubeError as error:
-            return [Problem(Reason.RECONCILE_ERROR, f"{error}; the next pass retries")]
+        except (RouterError, KubeError) as error:
+            # The steps go on: they start from the weights the route has (which
+            # converge keeps), and the writes before their first route write (capacity,
+            # a Service moved onto Ready pods, a rollback's canary Service back on the
+            # champion) are what keeps traffic on Ready pods while the route cannot be
+            # written. That route write then fails the same way and stops the pass.
+            return _steps(writer, decision, router, view) or [_problem(error)]
+    return _steps(writer, decision, router, view)
+
+
+def _steps(
+    writer: _Writer, decision: Decision, router: Router | None, view: ClusterView
+) -> list[Problem]:
     for step in steps_for(decision, serving(router, view)):
         try:
             writer.do(step)
-        except RouterError as error:
-            return [router_problem(error)]
-        except KubeError as error:
-            return [Problem(Reason.RECONCILE_ERROR, f"{error}; the next pass retries")]
+        except (RouterError, KubeError) as error:
+            return [_problem(error)]
     return []
+
+
+def _problem(error: RouterError | KubeError) -> Problem:
+    if isinstance(error, RouterError):
+        return router_problem(error)
+    return Problem(Reason.RECONCILE_ERROR, f"{error}; the next pass retries")
 
 
 class _Writer:
