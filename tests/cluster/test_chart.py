@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from modelrelease.api.constants import OnErrorAction
+from modelrelease.api.models import BUILT_IN_ANALYSIS_DEFAULTS, AnalysisDefaults
+from modelrelease.settings import parse_args
 
 from tests.conftest import CACHE
 
@@ -57,6 +60,8 @@ def test_chart_crds_are_the_generated_ones() -> None:
         ("metrics.serviceMonitor.interval=90", "interval"),
         ("watchNamespaces[0]=Team_A", "watchNamespaces"),
         ("reconcile.workerLimit=0", "workerLimit"),
+        ("analysisDefaults.onError.action=ignore", "action"),
+        ("analysisDefaults.interval=30", "interval"),
     ],
 )
 def test_values_schema_rejects_bad_values(override: str, complaint: str) -> None:
@@ -235,6 +240,22 @@ def test_pod_settings_reach_the_deployment() -> None:
     assert template["metadata"]["annotations"] == {"note": "x"}
     # The selector stays the chart's: extra labels never break upgrades.
     assert "team" not in deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_analysis_defaults_reach_the_operators_flags() -> None:
+    def defaults(*overrides: str) -> AnalysisDefaults:
+        (container,) = _one(_render(*overrides), "Deployment")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        return parse_args(container["args"]).analysis_defaults
+
+    assert defaults() == BUILT_IN_ANALYSIS_DEFAULTS
+    assert defaults(
+        "analysisDefaults.interval=1m30s",
+        "analysisDefaults.maxInconclusive=4",
+        "analysisDefaults.onError.action=hold",
+        "analysisDefaults.onError.after=15m",
+    ) == AnalysisDefaults("1m30s", 4, OnErrorAction.HOLD, "15m")
 
 
 def test_the_readiness_probe_asks_the_operators_readiness_endpoint() -> None:
