@@ -52,6 +52,8 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         description="Release GPU model-inference services through shadow, canary and "
         "champion-challenger stages. Uses the in-cluster service account, or the "
         "kubeconfig in $KUBECONFIG (or --kubeconfig).",
+        epilog="On uninstall: `modelrelease-operator remove-finalizers --help` (the chart's "
+        "pre-delete hook).",
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
