@@ -111,6 +111,11 @@ helm install modelrelease charts/modelrelease-operator \\
   `operator/modelrelease/kube/permissions.py`, and tested against the chart both ways.
 - **Users**: `rbac.aggregate` adds ModelReleases and SLOTemplates to the built-in
   `admin`, `edit` and `view` roles.
+- **Uninstall**: a pre-delete hook Job (`uninstall.removeFinalizers`) stops the
+  operator and removes its finalizer from every ModelRelease, so the releases left
+  behind (still serving) can be deleted later without it.
+- **Analysis defaults**: `analysisDefaults` sets, cluster-wide, what a release's
+  `spec.analysis` means where it leaves a field out; a release's own value wins.
 
 Install, upgrade (chart and CRDs), uninstall and troubleshooting:
 [docs/operations.md](../../docs/operations.md).

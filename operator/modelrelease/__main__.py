@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from modelrelease import handlers, readiness, telemetry
+from modelrelease import handlers, readiness, telemetry, uninstall
 from modelrelease.kube.client import KubeClient, new_api_client
 from modelrelease.kube.lease import KubeLeaseStore
 from modelrelease.kube.ratelimit import TokenBucket, throttle
@@ -32,7 +33,10 @@ class _QuietWakeups(logging.Filter):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    config = parse_args(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == [uninstall.COMMAND]:
+        sys.exit(uninstall.main(args[1:]))
+    config = parse_args(args)
     kopf.configure(verbose=config.verbose, log_format=log_format(config))
     # httpx logs each request with its full URL, whose query or userinfo may hold a
     # token (webhook URLs, Prometheus addresses): never, not even when verbose.

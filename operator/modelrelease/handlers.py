@@ -299,7 +299,7 @@ async def _reconcile(
         raise StatusUnreadableError(_validation_message(error, "status")) from error
     now = datetime.now(UTC)
     try:
-        spec = ModelReleaseSpec.model_validate(dict(body.get("spec") or {}))
+        spec = _spec(runtime, body)
     except ValidationError as error:
         decision = plan_invalid_spec(status, _validation_message(error, "spec"), generation, now)
         await _write_status(runtime, owner, raw_status, decision.status, version)
@@ -599,6 +599,13 @@ async def _call_gate(
     )
 
 
+def _spec(runtime: Runtime, body: Body) -> ModelReleaseSpec:
+    """The release's spec, with the cluster's analysis defaults where it leaves a field out."""
+    return ModelReleaseSpec.model_validate(
+        dict(body.get("spec") or {}), context=runtime.config.analysis_defaults.context()
+    )
+
+
 def _revision_ref(revision: RevisionStatus | None) -> RevisionRef | None:
     if revision is None or revision.revision is None:
         return None
@@ -635,7 +642,7 @@ async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
     runtime.written.pop((owner.namespace, owner.name), None)
     runtime.notifier.forget((owner.namespace, owner.name))
     try:
-        spec = ModelReleaseSpec.model_validate(dict(body.get("spec") or {}))
+        spec = _spec(runtime, body)
         router = new_router(
             spec.traffic, runtime.kube, owner.namespace, owner.name, spec.port, owner
         )

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import kopf
 from kubernetes.config import kube_config
 
-from modelrelease.api.constants import GROUP
+from modelrelease.api.constants import GROUP, OnErrorAction
 from modelrelease.api.durations import parse_duration
+from modelrelease.api.models import BUILT_IN_ANALYSIS_DEFAULTS, AnalysisDefaults
 from modelrelease.leader import DEFAULT_LEASE_NAME, Timing, default_namespace
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -42,6 +43,7 @@ class OperatorConfig:
     lease_name: str = DEFAULT_LEASE_NAME
     lease_namespace: str = "default"
     lease_timing: Timing = field(default_factory=Timing)
+    analysis_defaults: AnalysisDefaults = BUILT_IN_ANALYSIS_DEFAULTS
 
 
 def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
@@ -50,6 +52,8 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         description="Release GPU model-inference services through shadow, canary and "
         "champion-challenger stages. Uses the in-cluster service account, or the "
         "kubeconfig in $KUBECONFIG (or --kubeconfig).",
+        epilog="On uninstall: `modelrelease-operator remove-finalizers --help` (the chart's "
+        "pre-delete hook).",
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
@@ -120,6 +124,7 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         help="reconcile passes running at the same time, at most (default 20)",
     )
     _add_leader_election(parser)
+    _add_analysis_defaults(parser)
     args = parser.parse_args(argv)
     if args.kubeconfig:
         use_kubeconfig(args.kubeconfig)
@@ -135,6 +140,15 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
     timing = Timing(args.lease_duration, args.renew_deadline, args.retry_period)
     if args.leader_elect and (problem := timing.problem()):
         parser.error(problem)
+    try:
+        analysis_defaults = AnalysisDefaults(
+            interval=args.default_analysis_interval,
+            max_inconclusive=args.default_max_inconclusive,
+            on_error_action=OnErrorAction(args.default_on_error_action),
+            on_error_after=args.default_on_error_after,
+        )
+    except ValueError as error:
+        parser.error(f"analysis defaults: {error}")
     return OperatorConfig(
         namespaces=tuple(args.namespace),
         all_namespaces=not args.namespace,
@@ -152,6 +166,7 @@ def parse_args(argv: Sequence[str] | None = None) -> OperatorConfig:
         lease_name=args.leader_election_lease,
         lease_namespace=args.leader_election_namespace or default_namespace(),
         lease_timing=timing,
+        analysis_defaults=analysis_defaults,
     )
 
 
@@ -205,6 +220,44 @@ def _add_leader_election(parser: argparse.ArgumentParser) -> None:
             metavar="DURATION",
             help=f"{meaning} (default {default:g}s)",
         )
+
+
+def _add_analysis_defaults(parser: argparse.ArgumentParser) -> None:
+    defaults = BUILT_IN_ANALYSIS_DEFAULTS
+    group = parser.add_argument_group(
+        "analysis defaults",
+        "What a release's spec.analysis means where it leaves a field out, cluster-wide. "
+        "A value in the release always wins; the CRD defaults none of these fields, so "
+        "a changed flag applies to every release that omits the field, at its next pass.",
+    )
+    group.add_argument(
+        "--default-analysis-interval",
+        default=defaults.interval,
+        metavar="DURATION",
+        help=f"spec.analysis.interval: how often checks run (default {defaults.interval})",
+    )
+    group.add_argument(
+        "--default-max-inconclusive",
+        type=int,
+        default=defaults.max_inconclusive,
+        metavar="N",
+        help="spec.analysis.maxInconclusive: inconclusive checks in a row tolerated per SLO "
+        f"(default {defaults.max_inconclusive})",
+    )
+    group.add_argument(
+        "--default-on-error-action",
+        choices=[action.value for action in OnErrorAction],
+        default=defaults.on_error_action.value,
+        help="spec.analysis.onError.action: what failing metric reads lead to "
+        f"(default {defaults.on_error_action.value})",
+    )
+    group.add_argument(
+        "--default-on-error-after",
+        default=defaults.on_error_after,
+        metavar="DURATION",
+        help="spec.analysis.onError.after: how long reads may fail before the action "
+        f"(default {defaults.on_error_after})",
+    )
 
 
 def use_kubeconfig(path: str) -> None:

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from modelrelease.api.constants import OnErrorAction
+from modelrelease.api.models import BUILT_IN_ANALYSIS_DEFAULTS, AnalysisDefaults
+from modelrelease.settings import parse_args
 
 from tests.conftest import CACHE
 
@@ -57,6 +60,8 @@ def test_chart_crds_are_the_generated_ones() -> None:
         ("metrics.serviceMonitor.interval=90", "interval"),
         ("watchNamespaces[0]=Team_A", "watchNamespaces"),
         ("reconcile.workerLimit=0", "workerLimit"),
+        ("analysisDefaults.onError.action=ignore", "action"),
+        ("analysisDefaults.interval=30", "interval"),
     ],
 )
 def test_values_schema_rejects_bad_values(override: str, complaint: str) -> None:
@@ -81,10 +86,15 @@ def test_chart_ships_every_built_in_slo_template() -> None:
 
 
 def _render(*overrides: str) -> list[dict[str, Any]]:
+    """The chart's objects, without the uninstall hook's (tests/cluster/test_chart_rbac.py)."""
     args = [arg for override in overrides for arg in ("--set", override)]
     rendered = helm("template", "t", str(CHART), "-n", "ops", *args)
     assert rendered.returncode == 0, rendered.stderr
-    return [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    return [
+        d
+        for d in yaml.safe_load_all(rendered.stdout)
+        if d and "helm.sh/hook" not in (d["metadata"].get("annotations") or {})
+    ]
 
 
 def _secret_rules(*overrides: str) -> list[dict[str, object]]:
@@ -189,7 +199,9 @@ def test_chart_installs_and_uninstalls(
         assert f"--namespace={namespace}" in manifest.stdout
         assert "kind: ClusterRole" in manifest.stdout
     finally:
-        removed = helm("uninstall", release, "-n", namespace, kubeconfig=kubeconfig)
+        # --no-hooks: the uninstall hook's Job cannot run here (no container runtime);
+        # tests/cluster/test_uninstall.py runs its command under its ServiceAccount.
+        removed = helm("uninstall", release, "-n", namespace, "--no-hooks", kubeconfig=kubeconfig)
         assert removed.returncode == 0, removed.stderr
 
 
@@ -235,6 +247,22 @@ def test_pod_settings_reach_the_deployment() -> None:
     assert template["metadata"]["annotations"] == {"note": "x"}
     # The selector stays the chart's: extra labels never break upgrades.
     assert "team" not in deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_analysis_defaults_reach_the_operators_flags() -> None:
+    def defaults(*overrides: str) -> AnalysisDefaults:
+        (container,) = _one(_render(*overrides), "Deployment")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        return parse_args(container["args"]).analysis_defaults
+
+    assert defaults() == BUILT_IN_ANALYSIS_DEFAULTS
+    assert defaults(
+        "analysisDefaults.interval=1m30s",
+        "analysisDefaults.maxInconclusive=4",
+        "analysisDefaults.onError.action=hold",
+        "analysisDefaults.onError.after=15m",
+    ) == AnalysisDefaults("1m30s", 4, OnErrorAction.HOLD, "15m")
 
 
 def test_the_readiness_probe_asks_the_operators_readiness_endpoint() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from modelrelease.kube.permissions import PERMISSIONS, Scope
+from modelrelease.kube.permissions import PERMISSIONS, UNINSTALL_PERMISSIONS, Permission, Scope
 
 from tests.conftest import CACHE
 
@@ -24,7 +24,8 @@ SERVICE_ACCOUNT = "t-modelrelease-operator"
 Triple = tuple[str, str, str]
 
 
-def render(*overrides: str) -> list[dict[str, Any]]:
+def render(*overrides: str, hooks: bool = False) -> list[dict[str, Any]]:
+    """The chart's objects; with ``hooks``, only the uninstall hook's (its own identity)."""
     args = [arg for override in overrides for arg in ("--set", override)]
     result = subprocess.run(
         [HELM, "template", "t", str(CHART), "-n", RELEASE_NAMESPACE, *args],
@@ -34,10 +35,17 @@ def render(*overrides: str) -> list[dict[str, Any]]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    return [d for d in yaml.safe_load_all(result.stdout) if d]
+    documents = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return [d for d in documents if is_hook(d) == hooks]
 
 
-def granted_to_the_operator(documents: list[dict[str, Any]]) -> dict[str, set[Triple]]:
+def is_hook(document: dict[str, Any]) -> bool:
+    return "helm.sh/hook" in (document["metadata"].get("annotations") or {})
+
+
+def granted_to_the_operator(
+    documents: list[dict[str, Any]], service_account: str = SERVICE_ACCOUNT
+) -> dict[str, set[Triple]]:
     """(group, resource, verb) granted to the chart's ServiceAccount, by where: "*"
     for cluster-wide (a ClusterRoleBinding), else the namespace of the RoleBinding."""
     roles = {
@@ -49,7 +57,7 @@ def granted_to_the_operator(documents: list[dict[str, Any]]) -> dict[str, set[Tr
     for binding in (d for d in documents if d["kind"] in ("ClusterRoleBinding", "RoleBinding")):
         subjects = binding["subjects"]
         assert subjects == [
-            {"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": RELEASE_NAMESPACE}
+            {"kind": "ServiceAccount", "name": service_account, "namespace": RELEASE_NAMESPACE}
         ]
         namespace = binding["metadata"].get("namespace")
         ref = binding["roleRef"]
@@ -65,10 +73,12 @@ def granted_to_the_operator(documents: list[dict[str, Any]]) -> dict[str, set[Tr
     return grants
 
 
-def table(*scopes: Scope, off: tuple[str, ...] = ()) -> set[Triple]:
+def table(
+    *scopes: Scope, off: tuple[str, ...] = (), permissions: tuple[Permission, ...] = PERMISSIONS
+) -> set[Triple]:
     return {
         (p.group, p.resource, verb)
-        for p in PERMISSIONS
+        for p in permissions
         if p.scope in scopes and p.option not in off
         for verb in p.verbs
     }
@@ -126,7 +136,65 @@ def test_the_lease_rights_are_limited_to_its_name() -> None:
 
 
 def test_every_permission_says_why() -> None:
-    assert all(len(permission.why) > 20 for permission in PERMISSIONS)
+    assert all(len(permission.why) > 20 for permission in PERMISSIONS + UNINSTALL_PERMISSIONS)
+
+
+HOOK = f"{SERVICE_ACCOUNT}-uninstall"
+
+
+def uninstall_table(*scopes: Scope) -> set[Triple]:
+    return table(*scopes, permissions=UNINSTALL_PERMISSIONS)
+
+
+@pytest.mark.parametrize("watch", [(), ("team-*",)], ids=["all", "glob"])
+def test_the_uninstall_hook_grants_exactly_its_table_cluster_wide(watch: tuple[str, ...]) -> None:
+    overrides = [f"watchNamespaces={{{','.join(watch)}}}"] if watch else []
+    grants = granted_to_the_operator(render(*overrides, hooks=True), HOOK)
+    assert grants.pop("*") == uninstall_table(Scope.WATCHED)
+    assert grants.pop(RELEASE_NAMESPACE) == uninstall_table(Scope.OWN_NAMESPACE)
+    assert grants == {}
+
+
+def test_the_uninstall_hook_grants_the_releases_only_in_the_watched_namespaces() -> None:
+    grants = granted_to_the_operator(render("watchNamespaces={team-a,team-b}", hooks=True), HOOK)
+    for namespace in ("team-a", "team-b"):
+        assert grants.pop(namespace) == uninstall_table(Scope.WATCHED)
+    assert grants.pop(RELEASE_NAMESPACE) == uninstall_table(Scope.OWN_NAMESPACE)
+    assert grants == {}
+
+
+def test_the_uninstall_hook_is_a_pre_delete_job_that_stops_the_operator_first() -> None:
+    documents = render("watchNamespaces={team-a}", hooks=True)
+    for document in documents:
+        annotations = document["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "pre-delete"
+        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+        # Its ServiceAccount and rights exist before its Job starts.
+        weight = int(annotations["helm.sh/hook-weight"])
+        assert weight == (0 if document["kind"] == "Job" else -10)
+    (job,) = [d for d in documents if d["kind"] == "Job"]
+    pod = job["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert pod["spec"]["serviceAccountName"] == HOOK
+    assert container["args"] == [
+        "remove-finalizers",
+        f"--stop-deployment={SERVICE_ACCOUNT}",
+        f"--stop-namespace={RELEASE_NAMESPACE}",
+        "--timeout=120",
+        "--namespace=team-a",
+    ]
+    (deployment,) = [d for d in render() if d["kind"] == "Deployment"]
+    operator_selector = deployment["spec"]["selector"]["matchLabels"].items()
+    # The hook waits for the operator's pods to be gone: never for its own.
+    assert not operator_selector <= pod["metadata"]["labels"].items()
+    (role,) = [d for d in documents if d["kind"] == "Role"]
+    (scaling,) = [rule for rule in role["rules"] if "deployments" in rule["resources"]]
+    assert scaling["resourceNames"] == [deployment["metadata"]["name"]]
+
+
+def test_the_uninstall_hook_can_be_turned_off() -> None:
+    assert render("uninstall.removeFinalizers=false", hooks=True) == []
+    assert render("rbac.create=false", hooks=True) == []
 
 
 def test_aggregated_roles_let_namespace_users_manage_releases() -> None:
@@ -209,7 +277,8 @@ def test_namespace_users_with_edit_or_view_get_releases_through_aggregation(
         assert not can("bob", "create", "modelreleases")
     finally:
         subprocess.run(
-            [*helm, "uninstall", release, "-n", namespace],
+            # --no-hooks: the uninstall hook's Job cannot run here (no container runtime).
+            [*helm, "uninstall", release, "-n", namespace, "--no-hooks"],
             capture_output=True,
             timeout=120,
             check=False,

@@ -101,6 +101,12 @@ def _env(kubeconfig: str) -> dict[str, str]:
 
 
 @pytest.fixture
+def operator_args() -> list[str]:
+    """Extra flags of the operator; a test module overrides this fixture to set some."""
+    return []
+
+
+@pytest.fixture
 def operator(
     kubeconfig: str,
     namespace: str,
@@ -108,6 +114,7 @@ def operator(
     tmp_path: Path,
     request: pytest.FixtureRequest,
     modelrelease_crds: None,
+    operator_args: list[str],
 ) -> Iterator[Process]:
     """The operator (``python -m modelrelease``) watching the test's namespace."""
     command = [
@@ -120,6 +127,7 @@ def operator(
         "",
         "--reconcile-interval",
         RECONCILE_INTERVAL,
+        *operator_args,
     ]
     process = Process("operator", command, _env(kubeconfig), tmp_path / "operator.log")
     process.start()

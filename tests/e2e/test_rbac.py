@@ -130,7 +130,9 @@ def chart_identity(
             kubeconfig=_token_kubeconfig(kubeconfig, token, tmp_path / "chart-sa.kubeconfig"),
         )
     finally:
-        _helm(kubeconfig, "uninstall", release, "-n", SA_NAMESPACE)
+        # --no-hooks: the uninstall hook's Job cannot run here (no container runtime);
+        # tests/cluster/test_uninstall.py runs its command under its ServiceAccount.
+        _helm(kubeconfig, "uninstall", release, "-n", SA_NAMESPACE, "--no-hooks")
 
 
 @pytest.fixture

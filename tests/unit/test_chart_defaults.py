@@ -25,3 +25,12 @@ def test_reconcile_and_leader_election_values_default_to_the_flags_defaults() ->
     assert parse_duration(election["leaseDuration"]) == timing.lease_duration
     assert parse_duration(election["renewDeadline"]) == timing.renew_deadline
     assert parse_duration(election["retryPeriod"]) == timing.retry_period
+
+
+def test_analysis_default_values_are_the_flags_defaults() -> None:
+    values = yaml.safe_load(VALUES.read_text())["analysisDefaults"]
+    flags = parse_args([]).analysis_defaults
+    assert values["interval"] == flags.interval
+    assert values["maxInconclusive"] == flags.max_inconclusive
+    assert values["onError"]["action"] == flags.on_error_action.value
+    assert values["onError"]["after"] == flags.on_error_after

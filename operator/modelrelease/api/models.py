@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
@@ -56,7 +58,7 @@ from modelrelease.api.constants import (
     TemplateKind,
     Verdict,
 )
-from modelrelease.api.durations import Duration
+from modelrelease.api.durations import Duration, parse_duration
 
 # ---------------------------------------------------------------------------
 # Shared pieces
@@ -73,6 +75,7 @@ MESSAGE_MAX_LENGTH = 1024
 MAX_STAGES = 20
 MAX_CANARY_STEPS = 20
 MAX_SLOS = 32
+MAX_INCONCLUSIVE = 10000
 MAX_COMPARISON_METRICS = 16
 MAX_TEMPLATE_ARGS = 32
 MAX_METADATA_ENTRIES = 64
@@ -945,7 +948,7 @@ class SLO(_SpecModel):
     max_inconclusive: int | None = Field(
         default=None,
         ge=0,
-        le=10000,
+        le=MAX_INCONCLUSIVE,
         description="Overrides `analysis.maxInconclusive` for this check.",
     )
     min_requests: int = Field(
@@ -998,6 +1001,70 @@ class SLO(_SpecModel):
         return self
 
 
+@dataclass(frozen=True)
+class AnalysisDefaults:
+    """What the ``spec.analysis`` fields a release leaves out mean: the operator's
+    ``--default-*`` flags (the chart's ``analysisDefaults``), cluster-wide.
+
+    The CRD holds no default for these fields, so the API server stores only what the
+    user wrote; the operator fills the rest when it reads a spec
+    (``ModelReleaseSpec.model_validate(raw, context=defaults.context())``). A value in
+    the release always wins. Without a context (the kubectl plugin, tests) the built-in
+    values below apply, the same as the flags' defaults.
+    """
+
+    interval: str = "30s"
+    max_inconclusive: int = 10
+    on_error_action: OnErrorAction = OnErrorAction.ROLLBACK
+    on_error_after: str = "5m"
+
+    def __post_init__(self) -> None:
+        # A wrong action raises ValueError, like a wrong duration or count.
+        object.__setattr__(self, "on_error_action", OnErrorAction(self.on_error_action))
+        parse_duration(self.interval)
+        parse_duration(self.on_error_after)
+        if not 0 <= self.max_inconclusive <= MAX_INCONCLUSIVE:
+            raise ValueError(
+                f"max inconclusive {self.max_inconclusive} is out of range: "
+                f"use 0 to {MAX_INCONCLUSIVE}"
+            )
+
+    def context(self) -> dict[str, Any]:
+        """The pydantic validation context that makes these the defaults of a spec."""
+        return {_ANALYSIS_DEFAULTS: self}
+
+
+BUILT_IN_ANALYSIS_DEFAULTS = AnalysisDefaults()
+_ANALYSIS_DEFAULTS = "analysis_defaults"
+
+
+def _analysis_defaults(info: ValidationInfo) -> AnalysisDefaults:
+    context = info.context
+    if isinstance(context, Mapping):
+        found = context.get(_ANALYSIS_DEFAULTS)
+        if isinstance(found, AnalysisDefaults):
+            return found
+    return BUILT_IN_ANALYSIS_DEFAULTS
+
+
+def _fill(data: Any, defaults: Mapping[tuple[str, str], Any]) -> Any:
+    """``data`` (the raw object) with each (alias, name) it lacks set to its default."""
+    if not isinstance(data, Mapping):
+        return data
+    filled = dict(data)
+    for (alias, name), value in defaults.items():
+        if alias not in filled and name not in filled:
+            filled[alias] = value
+    return filled
+
+
+def _no_crd_default(schema: dict[str, Any]) -> None:
+    """The field's default is the operator's (``AnalysisDefaults``), not the CRD's: with
+    a CRD default the API server would store it, and the operator could not tell it
+    from a value the user wrote."""
+    schema.pop("default", None)
+
+
 class OnErrorSpec(_SpecModel):
     """What a metrics outage leads to. While an SLO or comparison query fails (Prometheus
     unreachable, timeout, HTTP error, unparsable answer, several series where one is
@@ -1005,20 +1072,38 @@ class OnErrorSpec(_SpecModel):
     count toward the step's duration. A failed read never counts as a pass."""
 
     action: OnErrorAction = Field(
-        default=OnErrorAction.ROLLBACK,
+        default=BUILT_IN_ANALYSIS_DEFAULTS.on_error_action,
         description=(
             "What happens when a query has failed for `after` without a successful read in "
             "between: `rollback` rolls the challenger back (all traffic to the champion), "
-            "`hold` keeps holding until the reads succeed or a person aborts or promotes."
+            "`hold` keeps holding until the reads succeed or a person aborts or promotes. "
+            "Default: the operator's `--default-on-error-action` (chart value "
+            "`analysisDefaults.onError.action`), `rollback` unless the cluster sets another."
         ),
+        json_schema_extra=_no_crd_default,
     )
     after: Duration = Field(
-        default="5m",
+        default=BUILT_IN_ANALYSIS_DEFAULTS.on_error_after,
         description=(
             "How long a query may keep failing before `action` is taken; one successful "
-            "read starts the clock again."
+            "read starts the clock again. Default: the operator's "
+            "`--default-on-error-after` (chart value `analysisDefaults.onError.after`), "
+            "5m unless the cluster sets another."
         ),
+        json_schema_extra=_no_crd_default,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        defaults = _analysis_defaults(info)
+        return _fill(
+            data,
+            {
+                ("action", "action"): str(defaults.on_error_action),
+                ("after", "after"): defaults.on_error_after,
+            },
+        )
 
 
 class GuardSpec(_SpecModel):
@@ -1055,21 +1140,33 @@ class AnalysisSpec(_SpecModel):
     """How the challenger is judged: the Prometheus connection, the interval and the SLOs."""
 
     prometheus: PrometheusSpec = Field(description="The Prometheus server to query.")
-    interval: Duration = Field(default="30s", description="How often checks and comparisons run.")
+    interval: Duration = Field(
+        default=BUILT_IN_ANALYSIS_DEFAULTS.interval,
+        description=(
+            "How often checks and comparisons run. Default: the operator's "
+            "`--default-analysis-interval` (chart value `analysisDefaults.interval`), 30s "
+            "unless the cluster sets another."
+        ),
+        json_schema_extra=_no_crd_default,
+    )
     max_inconclusive: int = Field(
-        default=10,
+        default=BUILT_IN_ANALYSIS_DEFAULTS.max_inconclusive,
         ge=0,
-        le=10000,
+        le=MAX_INCONCLUSIVE,
         description=(
             "Consecutive inconclusive checks (no data, too few requests) tolerated per SLO "
-            "while the step waits; after that the SLO's `noData` policy decides."
+            "while the step waits; after that the SLO's `noData` policy decides. Default: "
+            "the operator's `--default-max-inconclusive` (chart value "
+            "`analysisDefaults.maxInconclusive`), 10 unless the cluster sets another."
         ),
+        json_schema_extra=_no_crd_default,
     )
     on_error: OnErrorSpec = Field(
         default_factory=OnErrorSpec,
         description=(
             "What failed metric reads lead to (SLO checks and comparisons alike); by default "
-            "the release holds and rolls back after 5 minutes of failures."
+            "the release holds and rolls back after 5 minutes of failures (the cluster's "
+            "defaults may say otherwise: see `action` and `after`)."
         ),
     )
     guard: GuardSpec = Field(
@@ -1085,6 +1182,20 @@ class AnalysisSpec(_SpecModel):
         description="The SLOs checked on the challenger during shadow and canary stages.",
         json_schema_extra=validations(cel(_unique_names_rule(), MSG_UNIQUE_SLO_NAMES)),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        defaults = _analysis_defaults(info)
+        # An absent onError is validated too (as {}), so its fields get the defaults.
+        return _fill(
+            data,
+            {
+                ("interval", "interval"): defaults.interval,
+                ("maxInconclusive", "max_inconclusive"): defaults.max_inconclusive,
+                ("onError", "on_error"): {},
+            },
+        )
 
     @model_validator(mode="after")
     def _unique_slo_names(self) -> Self:

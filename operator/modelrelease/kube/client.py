@@ -195,6 +195,17 @@ class KubeClient:
             )
         return _json(response)
 
+    def list_all(self, collection: Collection) -> list[Json]:
+        """Every object of ``collection``, page after page (one-off reads, not the views)."""
+        items: list[Json] = []
+        token: str | None = None
+        while True:
+            page = self.list_page(collection, token)
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
     def watch(self, collection: Collection, resource_version: str) -> Iterator[Json]:
         """The watch events after ``resource_version`` (``type``, ``object``), bookmarks
         included, until the API server ends the request; WatchExpiredError on 410."""
@@ -349,6 +360,14 @@ class KubeClient:
             )
         self.written(_json(response))
 
+    def get_deployment(self, namespace: str, name: str) -> Json | None:
+        return self._get_or_none(
+            f"get Deployment {namespace}/{name}",
+            self._apps.read_namespaced_deployment,
+            name,
+            namespace,
+        )
+
     def delete_deployment(self, namespace: str, name: str) -> None:
         try:
             with self._write(f"delete Deployment {namespace}/{name}"):
@@ -392,6 +411,30 @@ class KubeClient:
         body = {"metadata": {"resourceVersion": resource_version, "annotations": {key: None}}}
         return self._patch_release(
             f"remove annotation {key} of ModelRelease {namespace}/{name}",
+            self._custom.patch_namespaced_custom_object,
+            namespace,
+            name,
+            body,
+        )
+
+    def get_release(self, namespace: str, name: str) -> Json | None:
+        return self._get_or_none(
+            f"get ModelRelease {namespace}/{name}",
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL_MODEL_RELEASES,
+            name,
+        )
+
+    def set_release_finalizers(
+        self, namespace: str, name: str, finalizers: list[str], resource_version: str
+    ) -> str:
+        """Replace the finalizers, only if the object is still at ``resource_version``."""
+        body = {"metadata": {"resourceVersion": resource_version, "finalizers": finalizers}}
+        return self._patch_release(
+            f"set the finalizers of ModelRelease {namespace}/{name}",
             self._custom.patch_namespaced_custom_object,
             namespace,
             name,

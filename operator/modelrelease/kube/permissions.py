@@ -237,3 +237,32 @@ def granted(scope: Scope | None = None) -> set[tuple[str, str, str]]:
         if scope is None or permission.scope is scope
         for verb in permission.verbs
     }
+
+
+UNINSTALL_PERMISSIONS: tuple[Permission, ...] = (
+    Permission(
+        "apps",
+        "deployments",
+        _verbs("get", "patch"),
+        Scope.OWN_NAMESPACE,
+        "remove-finalizers (the chart's pre-delete hook) scales the operator's own "
+        "Deployment to zero, by name, so it cannot add its finalizer back.",
+    ),
+    Permission(
+        "",
+        "pods",
+        _verbs("list"),
+        Scope.OWN_NAMESPACE,
+        "remove-finalizers waits until none of the operator's pods is left.",
+    ),
+    Permission(
+        "modelrelease.dev",
+        "modelreleases",
+        _verbs("list", "get", "patch"),
+        Scope.WATCHED,
+        "remove-finalizers lists the releases and merge-patches metadata.finalizers "
+        "without the operator's; after a conflict it reads the release again (get).",
+    ),
+)
+"""What the uninstall hook's own ServiceAccount is granted (``uninstall.py``); the
+operator's ServiceAccount never gets these through it."""
