@@ -319,6 +319,7 @@ def target_verdicts(rows: Sequence[Row], peer: str = "flagger") -> list[str]:
     """
     by_key = {(r.setting, r.fault, r.tool): r for r in rows}
     them = PEER_NAMES.get(peer, peer)
+    possessive = them + ("'" if them.endswith("s") else "'s")
     against = "" if peer == "flagger" else f" (against {them})"
     lines = []
     for setting, fault in dict.fromkeys((r.setting, r.fault) for r in rows):
@@ -345,7 +346,9 @@ def target_verdicts(rows: Sequence[Row], peer: str = "flagger") -> list[str]:
             limit = other / 10 if setting == "defaults" else other
             if mine > limit:
                 rule = "a tenth of" if setting == "defaults" else "no more than"
-                problems.append(f"{harm} requests {mine:.0f}, wanted {rule} {them}'s {other:.0f}")
+                problems.append(
+                    f"{harm} requests {mine:.0f}, wanted {rule} {possessive} {other:.0f}"
+                )
         if setting != "defaults" and ours.false_rollbacks > theirs.false_rollbacks:
             problems.append(
                 f"false rollbacks {ours.false_rollbacks}, {them} {theirs.false_rollbacks}"
