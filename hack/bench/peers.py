@@ -1,4 +1,4 @@
-"""Measured against the peers: ModelRelease and Flagger on one cluster, traffic and set of faults.
+"""Against the peers: ModelRelease, Flagger and Argo Rollouts on one cluster, traffic, faults.
 
 For each tool, one at a time, on the local cluster (its Prometheus with a 1 s
 scrape, the traffic simulator at 40 user requests/s through the tool's HTTPRoute),
@@ -17,17 +17,22 @@ MetricTemplates with the same PromQL, selecting its canary pods by name (Flagger
 knows no revision label). Flagger runs as a process with its Gateway API
 provider; the simulator sends traffic through the HTTPRoute Flagger generates
 (the rate annotation is added to that route once it exists: Flagger keeps the
-annotations other controllers put on it).
+annotations other controllers put on it). Argo Rollouts runs as a process with
+its built-in Istio routing (its Gateway API plugin is not served by the Go module
+proxy here): the benchmark writes the VirtualService, with the rate annotation,
+whose weights Argo Rollouts sets, and an AnalysisTemplate with the same PromQL.
 
 Settings:
 
 - ``defaults``: Flagger as its docs describe a canary (docs/gitbook/usage/
   deployment-strategies.md of v1.44.0: interval 1m, threshold 10, maxWeight 50,
-  stepWeight 2); ModelRelease with its CRD defaults (interval 30s, failureLimit 0,
-  minRequests 0) over the same steps (its steps have no default: 2% to 50% in
-  steps of 2, one minute each).
-- ``matched``: both at interval 10s, steps 10% to 50% (10 s each), one failed
-  check tolerated (Flagger threshold 2, ModelRelease failureLimit 1).
+  stepWeight 2); Argo Rollouts as its docs' background-analysis example
+  (docs/features/analysis.md of v1.10.2: setWeight 20/40/60/80 with 10-minute
+  pauses, analysis from step 2, interval 5m, failureLimit 3); ModelRelease with
+  its CRD defaults (interval 30s, failureLimit 0, minRequests 0) over Flagger's
+  steps (its steps have no default: 2% to 50% in steps of 2, one minute each).
+- ``matched``: all at interval 10s, steps 10% to 50% (10 s each), one failed
+  check tolerated (Flagger threshold 2, Argo Rollouts and ModelRelease failureLimit 1).
 
 Per run: seconds from the fault's start (the challenger's first pod Ready + 20 s)
 to the canary's route weight back at 0, the user requests the challenger served
@@ -36,11 +41,12 @@ applying the new version to full promotion. A rollback of a healthy version, or
 of a faulty one before its fault starts, is a false rollback.
 
 Every setting and scenario of one tool runs at the same time, each in its own
-namespace with its own simulator and controller process (about 30 minutes per
-tool: a healthy release at the defaults takes 25 one-minute steps, and Flagger
-takes up to 21 minutes to roll back the 1% -> 3% fault at its defaults).
+namespace with its own simulator and controller process (about 30 minutes for
+ModelRelease and Flagger: a healthy release at the defaults takes 25 one-minute
+steps, and Flagger takes up to 21 minutes to roll back the 1% -> 3% fault at its
+defaults; Argo Rollouts' example needs 40 minutes to promote and 25 to roll back).
 
-    make bench-peers                       # everything, about 65 minutes
+    make bench-peers                       # everything, about 2 hours
     .venv/bin/python hack/bench/peers.py --quick      # about 5 minutes
     .venv/bin/python hack/bench/peers.py --tools flagger --settings matched --record runs.jsonl
     .venv/bin/python hack/bench/peers.py --table runs.jsonl
