@@ -76,8 +76,9 @@ bench-scale: tools ## operator cost and timeliness at 100/300/1,000 releases (lo
 	  hack/with-cluster.sh $(PY) hack/bench/scale.py $(SCALE_ARGS)
 
 .PHONY: bench-peers
-bench-peers: tools ## ModelRelease and Flagger on the same faults (~65 min; PEERS_ARGS=--quick)
+bench-peers: tools ## ModelRelease, Flagger and Argo Rollouts on the same faults (~2 h; PEERS_ARGS=--quick)
 	hack/tools.sh flagger
+	hack/tools.sh argo-rollouts
 	hack/with-cluster.sh $(PY) hack/bench/peers.py $(PEERS_ARGS)
 
 # --- demo -----------------------------------------------------------------

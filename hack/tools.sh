@@ -7,8 +7,9 @@
 #   hack/tools.sh lint       only what `make lint` needs (actionlint)
 #   hack/tools.sh promtool   Prometheus and promtool (Debian's package), for the alert rules' tests
 #   hack/tools.sh flagger    Flagger and its CRDs, for hack/bench/peers.py (not part of `all`)
-#   hack/tools.sh argo-rollouts  the Argo Rollouts controller and its CRDs (not part of `all`;
-#                            not used by a benchmark yet)
+#   hack/tools.sh argo-rollouts  the Argo Rollouts controller and its CRDs, for the same
+#                            benchmark (not part of `all`; it routes through Istio: the
+#                            Go module proxy refuses its Gateway API plugin's module)
 #
 # Environment:
 #   MODELRELEASE_CACHE       cache root (default ~/.cache/modelrelease)

@@ -1,4 +1,4 @@
-"""Measured against the peers: ModelRelease and Flagger on one cluster, traffic and set of faults.
+"""Against the peers: ModelRelease, Flagger and Argo Rollouts on one cluster, traffic, faults.
 
 For each tool, one at a time, on the local cluster (its Prometheus with a 1 s
 scrape, the traffic simulator at 40 user requests/s through the tool's HTTPRoute),
@@ -17,17 +17,22 @@ MetricTemplates with the same PromQL, selecting its canary pods by name (Flagger
 knows no revision label). Flagger runs as a process with its Gateway API
 provider; the simulator sends traffic through the HTTPRoute Flagger generates
 (the rate annotation is added to that route once it exists: Flagger keeps the
-annotations other controllers put on it).
+annotations other controllers put on it). Argo Rollouts runs as a process with
+its built-in Istio routing (its Gateway API plugin is not served by the Go module
+proxy here): the benchmark writes the VirtualService, with the rate annotation,
+whose weights Argo Rollouts sets, and an AnalysisTemplate with the same PromQL.
 
 Settings:
 
 - ``defaults``: Flagger as its docs describe a canary (docs/gitbook/usage/
   deployment-strategies.md of v1.44.0: interval 1m, threshold 10, maxWeight 50,
-  stepWeight 2); ModelRelease with its CRD defaults (interval 30s, failureLimit 0,
-  minRequests 0) over the same steps (its steps have no default: 2% to 50% in
-  steps of 2, one minute each).
-- ``matched``: both at interval 10s, steps 10% to 50% (10 s each), one failed
-  check tolerated (Flagger threshold 2, ModelRelease failureLimit 1).
+  stepWeight 2); Argo Rollouts as its docs' background-analysis example
+  (docs/features/analysis.md of v1.10.2: setWeight 20/40/60/80 with 10-minute
+  pauses, analysis from step 2, interval 5m, failureLimit 3); ModelRelease with
+  its CRD defaults (interval 30s, failureLimit 0, minRequests 0) over Flagger's
+  steps (its steps have no default: 2% to 50% in steps of 2, one minute each).
+- ``matched``: all at interval 10s, steps 10% to 50% (10 s each), one failed
+  check tolerated (Flagger threshold 2, Argo Rollouts and ModelRelease failureLimit 1).
 
 Per run: seconds from the fault's start (the challenger's first pod Ready + 20 s)
 to the canary's route weight back at 0, the user requests the challenger served
@@ -36,11 +41,12 @@ applying the new version to full promotion. A rollback of a healthy version, or
 of a faulty one before its fault starts, is a false rollback.
 
 Every setting and scenario of one tool runs at the same time, each in its own
-namespace with its own simulator and controller process (about 30 minutes per
-tool: a healthy release at the defaults takes 25 one-minute steps, and Flagger
-takes up to 21 minutes to roll back the 1% -> 3% fault at its defaults).
+namespace with its own simulator and controller process (about 30 minutes for
+ModelRelease and Flagger: a healthy release at the defaults takes 25 one-minute
+steps, and Flagger takes up to 21 minutes to roll back the 1% -> 3% fault at its
+defaults; Argo Rollouts' example needs 40 minutes to promote and 25 to roll back).
 
-    make bench-peers                       # everything, about 65 minutes
+    make bench-peers                       # everything, about 2 hours
     .venv/bin/python hack/bench/peers.py --quick      # about 5 minutes
     .venv/bin/python hack/bench/peers.py --tools flagger --settings matched --record runs.jsonl
     .venv/bin/python hack/bench/peers.py --table runs.jsonl
@@ -87,13 +93,17 @@ from hack.simulator.topology import RELEASE_LABEL, REVISION_LABEL, pod_from_obje
 from tests.waiting import wait_for
 
 NAME = "chat"
-CANARY_BACKEND = f"{NAME}-canary"  # both tools call the challenger's Service so
+CANARY_BACKEND = f"{NAME}-canary"  # every tool calls the challenger's Service so
+STABLE_BACKEND = f"{NAME}-stable"  # Argo Rollouts' stable Service (Flagger's is chat-primary)
 FAULT_AFTER_SECONDS = 20.0
 MAX_ERROR_RATIO = 0.02
 MAX_TTFT_P95 = 0.6
 FLAGGER_VERSION = "v1.44.0"
 # Flagger's HTTP port (metrics, health), one per Flagger process from this one up.
 FLAGGER_FIRST_PORT = int(os.environ.get("FLAGGER_PORT", "18081"))
+ARGO_ROLLOUTS_VERSION = "v1.10.2"
+# Argo Rollouts' metrics and health ports, two per controller process from this one up.
+ARGO_ROLLOUTS_FIRST_PORT = int(os.environ.get("ARGO_ROLLOUTS_PORT", "18281"))
 POLL_SECONDS = 0.5
 RECORD_LOCK = threading.Lock()
 
@@ -144,6 +154,24 @@ FAULTS = {
 
 
 @dataclass(frozen=True)
+class ArgoSetting:
+    """An Argo Rollouts canary: setWeight/pause steps and a background analysis."""
+
+    weights: tuple[int, ...]
+    pause_seconds: int
+    interval_seconds: int  # the analysis' measurement interval
+    failure_limit: int  # failed measurements tolerated (the analysis fails on one more)
+    starting_step: int = 0  # the step index the background analysis starts at
+
+    def describe(self) -> str:
+        start = f", analysis from step {self.starting_step}" if self.starting_step else ""
+        return (
+            f"interval {self.interval_seconds}s, failureLimit {self.failure_limit}, steps"
+            f" {self.weights[0]}..{self.weights[-1]}% every {self.pause_seconds}s{start}"
+        )
+
+
+@dataclass(frozen=True)
 class Setting:
     name: str
     step_weight: int
@@ -152,6 +180,7 @@ class Setting:
     flagger_threshold: int
     modelrelease_interval: int
     modelrelease_failure_limit: int
+    argo: ArgoSetting
 
     @property
     def weights(self) -> list[int]:
@@ -161,22 +190,37 @@ class Setting:
         steps = f"steps {self.step_weight}..{self.max_weight}% every {self.step_seconds}s"
         if tool == "flagger":
             return f"interval {self.step_seconds}s, threshold {self.flagger_threshold}, {steps}"
+        if tool == "argo-rollouts":
+            return self.argo.describe()
         return (
             f"interval {self.modelrelease_interval}s, failureLimit"
             f" {self.modelrelease_failure_limit}, {steps}"
         )
 
-    def timeout(self) -> float:
+    def timeout(self, tool: str = "") -> float:
         """Longest a run may take: every step, every tolerated failure, and start-up."""
+        if tool == "argo-rollouts":
+            argo = self.argo
+            before_analysis = argo.starting_step // 2 * argo.pause_seconds
+            steps = len(argo.weights) * argo.pause_seconds
+            failures = (argo.failure_limit + 2) * argo.interval_seconds
+            return float(max(steps, before_analysis + failures) + 240)
         checks = len(self.weights) + self.flagger_threshold + 4
         return float(checks * self.step_seconds + 240)
 
 
 SETTINGS = {
-    "matched": Setting("matched", 10, 50, 10, 2, 10, 1),
-    "defaults": Setting("defaults", 2, 50, 60, 10, 30, 0),
+    "matched": Setting(
+        "matched", 10, 50, 10, 2, 10, 1, ArgoSetting((10, 20, 30, 40, 50), 10, 10, 1)
+    ),
+    # Argo Rollouts' own documented example of a background analysis (docs/features/
+    # analysis.md of v1.10.2): 20% more every 10 minutes, a measurement every 5 minutes,
+    # failureLimit 3, the analysis starting at step 2 (setWeight 40).
+    "defaults": Setting(
+        "defaults", 2, 50, 60, 10, 30, 0, ArgoSetting((20, 40, 60, 80), 600, 300, 3, 2)
+    ),
 }
-TOOLS = ("modelrelease", "flagger")
+TOOLS = ("modelrelease", "flagger", "argo-rollouts")
 
 
 # --- results (pure) ----------------------------------------------------------------------
@@ -268,20 +312,26 @@ def markdown(rows: Sequence[Row], settings: Mapping[str, Setting]) -> str:
     return "\n".join(lines)
 
 
-def target_verdicts(rows: Sequence[Row]) -> list[str]:
-    """Issue 13's targets, one line each: met, missed, or not measured.
+PEER_NAMES = {"flagger": "Flagger", "argo-rollouts": "Argo Rollouts"}
+
+
+def target_verdicts(rows: Sequence[Row], peer: str = "flagger") -> list[str]:
+    """Issue 13's targets against one peer, one line each: met, missed, or not measured.
 
     At the defaults, ModelRelease's failed user requests (median; for the latency fault
-    the requests its slow version served) are at most a tenth of Flagger's on every
-    fault; at matched settings they are no more than Flagger's and there are no more
-    false rollbacks.
+    the requests its slow version served) are at most a tenth of the peer's on every
+    fault; at matched settings they are no more than the peer's and there are no more
+    false rollbacks. The issue sets them against Flagger; Argo Rollouts gets the same.
     """
     by_key = {(r.setting, r.fault, r.tool): r for r in rows}
+    them = PEER_NAMES.get(peer, peer)
+    possessive = them + ("'" if them.endswith("s") else "'s")
+    against = "" if peer == "flagger" else f" (against {them})"
     lines = []
     for setting, fault in dict.fromkeys((r.setting, r.fault) for r in rows):
         ours = by_key.get((setting, fault, "modelrelease"))
-        theirs = by_key.get((setting, fault, "flagger"))
-        where = f"{setting}, {FAULTS[fault].description}"
+        theirs = by_key.get((setting, fault, peer))
+        where = f"{setting}, {FAULTS[fault].description}{against}"
         if ours is None or theirs is None:
             lines.append(f"- {where}: not measured for both tools")
             continue
@@ -291,21 +341,23 @@ def target_verdicts(rows: Sequence[Row]) -> list[str]:
         problems = []
         if FAULTS[fault].faulty:
             harm = FAULTS[fault].harm
-            mine, peer = (
+            mine, other = (
                 (ours.failed_p50, theirs.failed_p50)
                 if harm == "failed"
                 else (ours.bad_p50, theirs.bad_p50)
             )
-            if mine is None or peer is None:
+            if mine is None or other is None:
                 lines.append(f"- {where}: no finished run for both tools")
                 continue
-            limit = peer / 10 if setting == "defaults" else peer
+            limit = other / 10 if setting == "defaults" else other
             if mine > limit:
                 rule = "a tenth of" if setting == "defaults" else "no more than"
-                problems.append(f"{harm} requests {mine:.0f}, wanted {rule} Flagger's {peer:.0f}")
+                problems.append(
+                    f"{harm} requests {mine:.0f}, wanted {rule} {possessive} {other:.0f}"
+                )
         if setting != "defaults" and ours.false_rollbacks > theirs.false_rollbacks:
             problems.append(
-                f"false rollbacks {ours.false_rollbacks}, Flagger {theirs.false_rollbacks}"
+                f"false rollbacks {ours.false_rollbacks}, {them} {theirs.false_rollbacks}"
             )
         lines.append(f"- {where}: " + ("MISSED: " + "; ".join(problems) if problems else "met"))
     return lines
@@ -350,6 +402,10 @@ class Tool(Protocol):
         ...
 
     def outcome(self, scenario: Scenario, version: str) -> str: ...
+
+    def canary_weight(self, scenario: Scenario) -> int:
+        """The challenger's weight in the route the tool writes."""
+        ...
 
     def teardown(self, scenario: Scenario) -> None: ...
 
@@ -412,6 +468,9 @@ class ModelReleaseTool:
         )
         return str(obj["status"]["challenger"]["revision"])
 
+    def canary_weight(self, scenario: Scenario) -> int:
+        return scenario.route_weights().get(CANARY_BACKEND, 0)
+
     def outcome(self, scenario: Scenario, version: str) -> str:
         return modelrelease_phase(scenario.get(), version)
 
@@ -423,6 +482,27 @@ def revision_label(version: str) -> str:
     return "v" + version.replace(".", "-")
 
 
+def pod_template(version: str, fault: Fault) -> Manifest:
+    """The model server's pods as the peers deploy them (no GPU limits, like ModelRelease's)."""
+    labels = {"app": NAME, RELEASE_LABEL: NAME, REVISION_LABEL: revision_label(version)}
+    return {
+        "metadata": {
+            "labels": labels,
+            "annotations": {BEHAVIOUR_ANNOTATION: json.dumps(fault.behaviour)},
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "vllm",
+                    "image": "vllm/vllm-openai:v0.11.0",
+                    "args": ["--model", f"/models/chat-8b/{version}"],
+                    "ports": [{"containerPort": 8000}],
+                }
+            ]
+        },
+    }
+
+
 class FlaggerTool:
     name = "flagger"
 
@@ -430,7 +510,6 @@ class FlaggerTool:
         self.binary = binary
 
     def deployment(self, scenario: Scenario, version: str, fault: Fault) -> Manifest:
-        labels = {"app": NAME, RELEASE_LABEL: NAME, REVISION_LABEL: revision_label(version)}
         return {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -438,22 +517,7 @@ class FlaggerTool:
             "spec": {
                 "replicas": 2,
                 "selector": {"matchLabels": {"app": NAME}},
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {BEHAVIOUR_ANNOTATION: json.dumps(fault.behaviour)},
-                    },
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "vllm",
-                                "image": "vllm/vllm-openai:v0.11.0",
-                                "args": ["--model", f"/models/chat-8b/{version}"],
-                                "ports": [{"containerPort": 8000}],
-                            }
-                        ]
-                    },
-                },
+                "template": pod_template(version, fault),
             },
         }
 
@@ -559,11 +623,218 @@ class FlaggerTool:
         )
         return revision_label(version)
 
+    def canary_weight(self, scenario: Scenario) -> int:
+        return scenario.route_weights().get(CANARY_BACKEND, 0)
+
     def outcome(self, scenario: Scenario, version: str) -> str:
         return flagger_phase(get_json("canary", NAME, "-n", scenario.namespace))
 
     def teardown(self, scenario: Scenario) -> None:
         kubectl("delete", "canary", "--all", "-n", scenario.namespace, "--timeout=60s", check=False)
+        scenario.stop_processes()
+        kubectl("delete", "namespace", scenario.namespace, "--wait=false", check=False)
+
+
+def argo_phase(rollout: Manifest, pod_hash: str) -> str:
+    """`rolled back`, `promoted` or "" for the Rollout's revision with this pod hash."""
+    status = rollout.get("status") or {}
+    if status.get("currentPodHash") != pod_hash:
+        return ""
+    if status.get("abort"):
+        return "rolled back"
+    return "promoted" if status.get("stableRS") == pod_hash else ""
+
+
+class ArgoRolloutsTool:
+    """Argo Rollouts' controller with its built-in Istio traffic routing.
+
+    The Gateway API traffic-router plugin is not used: the Go module proxy refuses
+    github.com/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi (403 for its
+    version list and for every version tried), so the canary's weight lives in an
+    Istio VirtualService, which the simulator follows like an HTTPRoute.
+    """
+
+    name = "argo-rollouts"
+
+    def __init__(self, binary: Path) -> None:
+        self.binary = binary
+        self.pod_hashes: dict[str, str] = {}  # namespace -> the revision under release
+
+    def services(self, namespace: str) -> list[Manifest]:
+        # Argo Rollouts adds the pod-template-hash of each side to these selectors.
+        return [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "selector": {"app": NAME},
+                    "ports": [{"name": "http", "port": 8000, "targetPort": 8000}],
+                },
+            }
+            for name in (STABLE_BACKEND, CANARY_BACKEND)
+        ]
+
+    def virtual_service(self, scenario: Scenario) -> Manifest:
+        """The route Argo Rollouts writes the weights of; the simulator's entry point."""
+        return {
+            "apiVersion": "networking.istio.io/v1alpha3",
+            "kind": "VirtualService",
+            "metadata": {
+                "name": NAME,
+                "namespace": scenario.namespace,
+                "annotations": {RATE: str(scenario.rate)},
+            },
+            "spec": {
+                "hosts": [NAME],
+                "http": [
+                    {
+                        "name": "primary",
+                        "route": [
+                            {"destination": {"host": STABLE_BACKEND}, "weight": 100},
+                            {"destination": {"host": CANARY_BACKEND}, "weight": 0},
+                        ],
+                    }
+                ],
+            },
+        }
+
+    def analysis_template(self, namespace: str, setting: Setting) -> Manifest:
+        # The built-in vllm-error-ratio and TTFT queries over the canary's pods, which
+        # Argo Rollouts names <rollout>-<pod-template-hash>-<id>.
+        argo = setting.argo
+        window = f"{argo.interval_seconds}s"
+        pods = f'namespace="{namespace}",pod=~"{NAME}-{{{{args.canary-hash}}}}-[0-9a-z]+"'
+        queries = {
+            "error-ratio": (
+                f'(sum(rate(http_requests_total{{{pods},status=~"5.."}}[{window}]))'
+                f" or vector(0)) / sum(rate(http_requests_total{{{pods}}}[{window}]))",
+                MAX_ERROR_RATIO,
+            ),
+            "ttft-p95": (
+                "histogram_quantile(0.95, sum by (le) (rate("
+                f"vllm:time_to_first_token_seconds_bucket{{{pods}}}[{window}])))",
+                MAX_TTFT_P95,
+            ),
+        }
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "vllm", "namespace": namespace},
+            "spec": {
+                "args": [{"name": "canary-hash"}],
+                "metrics": [
+                    {
+                        "name": name,
+                        "interval": window,
+                        "failureLimit": argo.failure_limit,
+                        # No answers yet (an empty vector, or 0/0) is no evidence of a fault:
+                        # the pattern of Argo Rollouts' docs ("NaN and Infinity").
+                        "successCondition": (
+                            f"len(result) == 0 || isNaN(result[0]) || result[0] <= {limit}"
+                        ),
+                        "provider": {"prometheus": {"address": PROMETHEUS, "query": query}},
+                    }
+                    for name, (query, limit) in queries.items()
+                ],
+            },
+        }
+
+    def rollout(self, namespace: str, setting: Setting, version: str, fault: Fault) -> Manifest:
+        argo = setting.argo
+        steps: list[Manifest] = []
+        for weight in argo.weights:
+            steps += [{"setWeight": weight}, {"pause": {"duration": f"{argo.pause_seconds}s"}}]
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": NAME, "namespace": namespace},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": NAME}},
+                "template": pod_template(version, fault),
+                "strategy": {
+                    "canary": {
+                        "canaryService": CANARY_BACKEND,
+                        "stableService": STABLE_BACKEND,
+                        "trafficRouting": {
+                            "istio": {"virtualService": {"name": NAME, "routes": ["primary"]}}
+                        },
+                        "analysis": {
+                            "templates": [{"templateName": "vllm"}],
+                            "startingStep": argo.starting_step,
+                            "args": [
+                                {
+                                    "name": "canary-hash",
+                                    "valueFrom": {"podTemplateHashValue": "Latest"},
+                                }
+                            ],
+                        },
+                        "steps": steps,
+                    }
+                },
+            },
+        }
+
+    def get(self, namespace: str) -> Manifest:
+        return get_json("rollout", NAME, "-n", namespace)
+
+    def setup(self, scenario: Scenario, setting: Setting, index: int) -> None:
+        namespace = scenario.namespace
+        scenario.fresh_namespace()
+        scenario.stop_processes()
+        port = ARGO_ROLLOUTS_FIRST_PORT + 2 * index
+        scenario.start(
+            "argo-rollouts",
+            [str(self.binary), "--kubeconfig", KUBECONFIG, "--namespaced", "--namespace",
+             namespace, "--leader-elect=false", "--metricsPort", str(port),
+             "--healthzPort", str(port + 1), "--loglevel", "info"],
+        )  # fmt: skip
+        scenario.start_simulator()
+        for manifest in [
+            *self.services(namespace),
+            self.virtual_service(scenario),
+            self.analysis_template(namespace, setting),
+            self.rollout(namespace, setting, "1.0.0", FAULTS["healthy"]),
+        ]:
+            apply(manifest)
+
+        def stable() -> bool:
+            status = self.get(namespace).get("status") or {}
+            return bool(status.get("stableRS")) and status.get("phase") == "Healthy"
+
+        wait_for(stable, 240, f"{namespace}: Argo Rollouts making 1.0.0 stable", interval=1.0)
+
+    def release(self, scenario: Scenario, setting: Setting, version: str, fault: Fault) -> str:
+        namespace = scenario.namespace
+        before = (self.get(namespace).get("status") or {}).get("currentPodHash", "")
+        apply(self.rollout(namespace, setting, version, fault))
+
+        def started() -> str:
+            status = self.get(namespace).get("status") or {}
+            pod_hash = str(status.get("currentPodHash") or "")
+            return pod_hash if pod_hash not in ("", before) else ""
+
+        wait_for(started, 180, f"{namespace}: Argo Rollouts starting the canary", interval=1.0)
+        self.pod_hashes[namespace] = started()
+        return revision_label(version)
+
+    def outcome(self, scenario: Scenario, version: str) -> str:
+        phase = argo_phase(self.get(scenario.namespace), self.pod_hashes[scenario.namespace])
+        # An abort is done once the route sends the canary nothing.
+        if phase == "rolled back" and self.canary_weight(scenario) > 0:
+            return ""
+        return phase
+
+    def canary_weight(self, scenario: Scenario) -> int:
+        service = get_json("virtualservice", NAME, "-n", scenario.namespace)
+        weights = {
+            str(route.get("destination", {}).get("host")): int(route.get("weight", 0))
+            for route in (service.get("spec", {}).get("http") or [{}])[0].get("route", [])
+        }
+        return weights.get(CANARY_BACKEND, 0)
+
+    def teardown(self, scenario: Scenario) -> None:
         scenario.stop_processes()
         kubectl("delete", "namespace", scenario.namespace, "--wait=false", check=False)
 
@@ -588,7 +859,7 @@ def one_run(tool: Tool, scenario: Scenario, setting: Setting, fault: Fault, numb
     version = f"2.{number}.0"
     applied_at = time.time()
     revision = tool.release(scenario, setting, version, fault)
-    deadline = time.monotonic() + setting.timeout()
+    deadline = time.monotonic() + setting.timeout(tool.name)
     fault_at: float | None = None
     at_fault: Counter | None = None
     weight_zero_since: float | None = None
@@ -599,7 +870,7 @@ def one_run(tool: Tool, scenario: Scenario, setting: Setting, fault: Fault, numb
             fault_at = fault_start(pods, revision)
         if fault_at is not None and at_fault is None and now >= fault_at:
             at_fault = Counter.read(scenario, revision)
-        weight = scenario.route_weights().get(CANARY_BACKEND, 0)
+        weight = tool.canary_weight(scenario)
         if weight > 0:
             weight_zero_since = None
         elif weight_zero_since is None:
@@ -680,6 +951,13 @@ def plan(
     return lanes
 
 
+def argo_rollouts_binary() -> Path:
+    path = CACHE / "bin" / f"rollouts-controller-{ARGO_ROLLOUTS_VERSION}"
+    if not path.exists():
+        sys.exit(f"{path} is missing: run `hack/tools.sh argo-rollouts` (or `make bench-peers`)")
+    return path
+
+
 def flagger_binary() -> Path:
     path = CACHE / "bin" / f"flagger-{FLAGGER_VERSION}"
     if not path.exists():
@@ -723,9 +1001,13 @@ def main() -> None:
         tools["flagger"] = FlaggerTool(flagger_binary())
         kubectl("apply", "--server-side", "--force-conflicts", "-f",
                 str(CACHE / "crds" / "flagger.yaml"))  # fmt: skip
+    if "argo-rollouts" in args.tools.split(","):
+        tools["argo-rollouts"] = ArgoRolloutsTool(argo_rollouts_binary())
+        kubectl("apply", "--server-side", "--force-conflicts", "-f",
+                str(CACHE / "crds" / "argo-rollouts.yaml"))  # fmt: skip
     versions = kubectl("version", "-o", "json", check=False)
     server = json.loads(versions).get("serverVersion", {}).get("gitVersion") if versions else "?"
-    print(f"Kubernetes {server}, Flagger {FLAGGER_VERSION}")
+    print(f"Kubernetes {server}, Flagger {FLAGGER_VERSION}, Argo Rollouts {ARGO_ROLLOUTS_VERSION}")
     results: list[Run] = []
     for tool_name in args.tools.split(","):
         # Every setting and fault of one tool at once, each in its own namespace.
@@ -755,7 +1037,10 @@ def report(results: Sequence[Run]) -> None:
     print(markdown(rows, SETTINGS))
     print()
     print("Targets (issue 13):")
-    print("\n".join(target_verdicts(rows)))
+    measured = {row.tool for row in rows}
+    for peer in PEER_NAMES:
+        if peer in measured:
+            print("\n".join(target_verdicts(rows, peer)))
 
 
 if __name__ == "__main__":

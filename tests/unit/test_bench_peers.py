@@ -11,6 +11,7 @@ from hack.bench.peers import (
     SETTINGS,
     Run,
     aggregate,
+    argo_phase,
     fault_start,
     flagger_phase,
     markdown,
@@ -181,3 +182,37 @@ def test_a_tool_without_a_finished_run_is_not_judged() -> None:
     assert target_verdicts(aggregate(runs)) == [
         "- defaults, healthy: no finished run for both tools"
     ]
+
+
+def test_argo_rollouts_phases_follow_the_revision_under_release() -> None:
+    aborted = {"status": {"currentPodHash": "h2", "stableRS": "h1", "abort": True}}
+    assert argo_phase(aborted, "h2") == "rolled back"
+    promoted = {"status": {"currentPodHash": "h2", "stableRS": "h2", "phase": "Healthy"}}
+    assert argo_phase(promoted, "h2") == "promoted"
+    assert argo_phase({"status": {"currentPodHash": "h2", "stableRS": "h1"}}, "h2") == ""
+    # An earlier revision's abort says nothing about the one being released.
+    assert argo_phase(aborted, "h3") == ""
+    assert argo_phase({}, "h2") == ""
+
+
+def test_argo_rollouts_settings_describe_its_own_schedule() -> None:
+    matched, defaults = SETTINGS["matched"], SETTINGS["defaults"]
+    assert matched.describe("argo-rollouts") == (
+        "interval 10s, failureLimit 1, steps 10..50% every 10s"
+    )
+    assert defaults.describe("argo-rollouts") == (
+        "interval 300s, failureLimit 3, steps 20..80% every 600s, analysis from step 2"
+    )
+    # Four 10-minute steps: a healthy release needs 40 minutes, and the timeout allows it.
+    assert defaults.timeout("argo-rollouts") > 4 * 600
+    assert matched.timeout("argo-rollouts") > 5 * 10
+
+
+def test_targets_against_argo_rollouts_are_named() -> None:
+    runs = [rolled_back("modelrelease", 5), rolled_back("argo-rollouts", 100)]
+    assert target_verdicts(aggregate(runs), "argo-rollouts") == [
+        "- defaults, 0% -> 20% errors (against Argo Rollouts): met"
+    ]
+    runs[0] = rolled_back("modelrelease", 20)
+    (line,) = target_verdicts(aggregate(runs), "argo-rollouts")
+    assert line.endswith("wanted a tenth of Argo Rollouts' 100")
