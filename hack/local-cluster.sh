@@ -242,6 +242,8 @@ start_apiserver() {
 }
 
 start_controller_manager() {
+  # The HPA controller syncs every 5 s instead of 15: tests/e2e/test_autoscaling.py waits
+  # for it several times.
   # shellcheck disable=SC2046 # scale_flags prints plain words
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$STATE/controller-manager.kubeconfig" \
@@ -254,7 +256,8 @@ start_controller_manager() {
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --leader-elect=false --profiling=false \
     --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 \
-    --concurrent-gc-syncs 20 $(scale_flags kube-controller-manager)
+    --concurrent-gc-syncs 20 --horizontal-pod-autoscaler-sync-period 5s \
+    $(scale_flags kube-controller-manager)
   wait_until kube-controller-manager https_healthy "$CONTROLLER_MANAGER_PORT"
 }
 

@@ -185,6 +185,82 @@ def simulator(
     _report(request, process)
 
 
+@pytest.fixture
+def metrics_adapter(
+    kubeconfig: str,
+    namespace: str,
+    kubectl: Kubectl,
+    prometheus_url: str,
+    prometheus_targets_dir: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Process]:
+    """The test adapter (hack/metrics_adapter.py) registered as the cluster's
+    ``external.metrics.k8s.io`` API: the HPA controller reads Prometheus through it.
+
+    Local cluster only (``prometheus_targets_dir`` skips otherwise): the APIService is
+    cluster-wide, and a real cluster has its own. Removed before the adapter stops, so
+    discovery (and namespace deletion) never waits on an API that does not answer.
+    """
+    from hack import metrics_adapter as adapter
+
+    port = free_port()
+    certs = tmp_path / "metrics-adapter"
+    command = [
+        sys.executable,
+        "-m",
+        "hack.metrics_adapter",
+        "--prometheus",
+        prometheus_url,
+        "--port",
+        str(port),
+        "--tls-name",
+        adapter.server_name(namespace),
+        "--cert-dir",
+        str(certs),
+    ]
+    process = Process("metrics-adapter", command, _env(kubeconfig), tmp_path / "adapter.log")
+    process.start()
+    apiservice = f"{adapter.VERSION}.{adapter.GROUP}"
+    try:
+        state = wait_for(
+            lambda: ("up" if _accepts(port) else None) if process.running else "exited",
+            30,
+            f"the metrics adapter to listen on {port}",
+        )
+        if state == "exited":
+            pytest.fail(f"the metrics adapter exited:\n{process.output()[-3000:]}")
+        objects = adapter.registration(namespace, port, (certs / "tls.crt").read_bytes())
+        document = {"apiVersion": "v1", "kind": "List", "items": objects}
+        kubectl("apply", "-f", "-", input=json.dumps(document))
+        wait_for(
+            lambda: _available(kubectl, apiservice),
+            60,
+            f"APIService {apiservice} Available (the aggregator reaches the adapter)",
+        )
+        yield process
+    finally:
+        kubectl("delete", "apiservice", apiservice, "--ignore-not-found", check=False)
+        process.stop()
+        _report(request, process)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _available(kubectl: Kubectl, apiservice: str) -> bool:
+    found = kubectl("get", "apiservice", apiservice, "-o", "json", check=False)
+    if found.returncode != 0:
+        return False
+    conditions = json.loads(found.stdout).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
+
+
 @dataclass
 class Simulator:
     process: Process
