@@ -25,7 +25,10 @@ value of ``sum(NAME{namespace="NS", <selector>})``, or of the template given wit
 An empty result is an empty list: the HPA reports that it got no metric and does not
 scale, as with any adapter.
 
-Requests are not authenticated: it listens on the loopback interface of a test machine.
+With ``--client-ca`` (the local cluster's ``pki/front-proxy-ca.crt``) only a client with
+a certificate of that CA (the API server's aggregation layer, ``--proxy-client-cert-file``)
+gets an answer; its ``X-Remote-User`` header, the user the HPA controller runs as, is
+logged. Nothing else is authorised: it listens on the loopback interface of a test machine.
 """
 
 from __future__ import annotations
@@ -231,6 +234,7 @@ def _handler(adapter: Adapter) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
+            log.debug("GET %s for %s", self.path, self.headers.get("X-Remote-User", "?"))
             code, body = adapter.answer(url.path, urllib.parse.parse_qs(url.query))
             data = json.dumps(body).encode()
             self.send_response(code)
@@ -313,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cert-dir", type=Path, help="where the certificate goes (tls.crt, tls.key)"
     )
+    parser.add_argument(
+        "--client-ca", type=Path, help="require a client certificate of this CA (the aggregator's)"
+    )
     parser.add_argument("--query", action="append", type=_parse_query, default=[])
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
@@ -323,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     cert, key = make_certificate(directory, [*args.tls_name, "localhost"])
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
+    if args.client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=args.client_ca)
 
     adapter = Adapter(Prometheus(args.prometheus), dict(args.query))
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(adapter))

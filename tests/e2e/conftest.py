@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
+from tests.conftest import LOCAL_STATE
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,6 +219,11 @@ def metrics_adapter(
         adapter.server_name(namespace),
         "--cert-dir",
         str(certs),
+        # Only the aggregation layer gets answers (its client certificate's CA).
+        "--client-ca",
+        str(LOCAL_STATE / "pki" / "front-proxy-ca.crt"),
+        "--log-level",
+        "DEBUG",
     ]
     process = Process("metrics-adapter", command, _env(kubeconfig), tmp_path / "adapter.log")
     process.start()

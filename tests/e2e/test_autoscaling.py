@@ -240,6 +240,7 @@ QUEUED = {"maxNumSeqs": 1, "e2e": 2.0, "ttft": 0.05}
 LOW_RATE, HIGH_RATE = "0.5", "20"
 MIN_REPLICAS, MAX_REPLICAS = 2, 8
 WAITING = "vllm:num_requests_waiting"
+HPA_CONTROLLER = "horizontal-pod-autoscaler"  # its ServiceAccount in kube-system
 
 
 def _queue_autoscaler() -> dict[str, Any]:
@@ -360,4 +361,7 @@ def test_an_autoscaler_follows_the_queue_before_during_and_after_a_canary(
 
     managers = {f["manager"] for f in cluster.release()["metadata"].get("managedFields", [])}
     assert "kube-controller-manager" in managers, managers
+    # The metric came through the aggregation layer (the adapter answers only its client
+    # certificate), asked for by the HPA controller's own identity.
+    assert f"for system:serviceaccount:kube-system:{HPA_CONTROLLER}" in metrics_adapter.output()
     print(f"spec.replicas@HPA metric seen: {seen}")
