@@ -1,6 +1,8 @@
 """Autoscaling end to end: the ModelRelease's scale subresource, set by `kubectl scale`
 and by the HorizontalPodAutoscaler controller of the local kube-controller-manager, and
-a release in flight splitting the total between champion and challenger.
+a release in flight splitting the total between champion and challenger. The last test
+gives that controller a real metric, the simulator's vLLM queue length from Prometheus,
+through the aggregation layer and the test adapter hack/metrics_adapter.py.
 
 The pods ask for no GPU here, so the totals do not depend on what other tests left on
 the two GPU nodes.
