@@ -379,9 +379,11 @@ install_crds() {
   kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/gateway-api.yaml" >/dev/null
   kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/istio.yaml" >/dev/null
   kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/keda.yaml" >/dev/null
-  kubectl_ wait --for condition=Established --timeout 60s \
+  # kubectl wait fails at once ("accessor error") while a new CRD has no status yet, as
+  # happens on a loaded machine: retried until START_TIMEOUT.
+  wait_until kube-apiserver kubectl_ wait --for condition=Established --timeout 10s \
     crd/httproutes.gateway.networking.k8s.io crd/virtualservices.networking.istio.io \
-    crd/scaledobjects.keda.sh >/dev/null
+    crd/scaledobjects.keda.sh
 }
 
 start_prometheus() {
