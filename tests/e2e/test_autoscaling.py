@@ -2,7 +2,7 @@
 and by the HorizontalPodAutoscaler controller of the local kube-controller-manager, and
 a release in flight splitting the total between champion and challenger. The last test
 gives that controller a real metric, the simulator's vLLM queue length from Prometheus,
-through the aggregation layer and the test adapter hack/metrics_adapter.py.
+through the aggregation layer and prometheus-adapter.
 
 The pods ask for no GPU here, so the totals do not depend on what other tests left on
 the two GPU nodes.
@@ -242,7 +242,6 @@ QUEUED = {"maxNumSeqs": 1, "e2e": 2.0, "ttft": 0.05}
 LOW_RATE, HIGH_RATE = "0.5", "20"
 MIN_REPLICAS, MAX_REPLICAS = 2, 8
 WAITING = "vllm:num_requests_waiting"
-HPA_CONTROLLER = "horizontal-pod-autoscaler"  # its ServiceAccount in kube-system
 
 
 def _queue_autoscaler() -> dict[str, Any]:
@@ -363,7 +362,8 @@ def test_an_autoscaler_follows_the_queue_before_during_and_after_a_canary(
 
     managers = {f["manager"] for f in cluster.release()["metadata"].get("managedFields", [])}
     assert "kube-controller-manager" in managers, managers
-    # The metric came through the aggregation layer (the adapter answers only its client
-    # certificate), asked for by the HPA controller's own identity.
-    assert f"for system:serviceaccount:kube-system:{HPA_CONTROLLER}" in metrics_adapter.output()
+    found = cluster.kubectl("get", "hpa", RELEASE, "-n", cluster.namespace, "-o", "json")
+    hpa = json.loads(found.stdout)
+    active = {c["type"]: c for c in hpa["status"]["conditions"]}["ScalingActive"]
+    assert (active["status"], active["reason"]) == ("True", "ValidMetricFound"), active
     print(f"spec.replicas@HPA metric seen: {seen}")
