@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## the Python environment (.venv)
 
 .PHONY: tools
-tools: venv ## build/fetch etcd, kube-*, kwok, kubectl, helm, Prometheus, CRDs, lint and Argo CD test tools (cached)
+tools: venv ## build/fetch etcd, kube-*, kwok, kubectl, helm, Prometheus, CRDs, prometheus-adapter, lint and Argo CD test tools (cached)
 	hack/tools.sh all
 
 # --- local cluster --------------------------------------------------------

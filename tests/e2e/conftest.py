@@ -7,6 +7,7 @@ read the API with the Kubernetes client; waiting is done with ``wait_for``.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
+from tests.conftest import CACHE
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,6 +193,152 @@ def simulator(
     yield Simulator(process, stats)
     process.stop()
     _report(request, process)
+
+
+# prometheus-adapter's rule for the external metrics API: a series with a namespace label
+# is an external metric of that namespace, summed over the series the HPA's selector
+# picks (<<.LabelMatchers>> holds the namespace and that selector).
+EXTERNAL_METRICS = "external.metrics.k8s.io"
+ADAPTER_SERVICE = "prometheus-adapter"
+ADAPTER_RULES = """
+externalRules:
+  - seriesQuery: '{__name__="vllm:num_requests_waiting",namespace!=""}'
+    resources:
+      overrides:
+        namespace: {resource: namespace}
+    metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>})'
+"""
+
+
+@pytest.fixture
+def metrics_adapter(
+    kubeconfig: str,
+    namespace: str,
+    kubectl: Kubectl,
+    prometheus_url: str,
+    prometheus_targets_dir: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Process]:
+    """prometheus-adapter (hack/tools.sh prometheus-adapter) registered as the cluster's
+    ``external.metrics.k8s.io`` API: the HPA controller reads Prometheus through it.
+
+    Local cluster only (``prometheus_targets_dir`` skips otherwise): the APIService is
+    cluster-wide, and a real cluster has its own. Removed before the adapter stops, so
+    discovery (and namespace deletion) never waits on an API that does not answer.
+    """
+    binary = CACHE / "bin" / "prometheus-adapter"
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run `hack/tools.sh prometheus-adapter` (or make tools)")
+    port = free_port()
+    certs = tmp_path / "metrics-adapter"
+    certs.mkdir()
+    cert, key = _certificate(certs, f"{ADAPTER_SERVICE}.{namespace}.svc")
+    rules = tmp_path / "adapter-rules.yaml"
+    rules.write_text(ADAPTER_RULES)
+    command = [
+        str(binary),
+        f"--secure-port={port}",
+        "--bind-address=127.0.0.1",
+        f"--tls-cert-file={cert}",
+        f"--tls-private-key-file={key}",
+        # Its lists, and the delegated authentication and authorisation of the requests
+        # the aggregator proxies (front-proxy client certificate + X-Remote-User).
+        f"--lister-kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--prometheus-url={prometheus_url}",
+        f"--config={rules}",
+        "--metrics-relist-interval=2s",
+        "--v=2",
+    ]
+    process = Process("metrics-adapter", command, _env(kubeconfig), tmp_path / "adapter.log")
+    process.start()
+    apiservice = f"v1beta1.{EXTERNAL_METRICS}"
+    try:
+        state = wait_for(
+            lambda: ("up" if _accepts(port) else None) if process.running else "exited",
+            60,
+            f"the metrics adapter to listen on {port}",
+        )
+        if state == "exited":
+            pytest.fail(f"the metrics adapter exited:\n{process.output()[-3000:]}")
+        objects = _registration(namespace, port, cert.read_bytes())
+        document = {"apiVersion": "v1", "kind": "List", "items": objects}
+        kubectl("apply", "-f", "-", input=json.dumps(document))
+        wait_for(
+            lambda: _available(kubectl, apiservice),
+            60,
+            f"APIService {apiservice} Available (the aggregator reaches the adapter)",
+        )
+        yield process
+    finally:
+        kubectl("delete", "apiservice", apiservice, "--ignore-not-found", check=False)
+        process.stop()
+        _report(request, process)
+
+
+def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed serving certificate for ``name``, the name the aggregator checks
+    (``<service>.<namespace>.svc``), and localhost."""
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-subj", f"/CN={ADAPTER_SERVICE}"),
+            *("-addext", f"subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _registration(namespace: str, port: int, ca_bundle: bytes) -> list[dict[str, Any]]:
+    """The Service and APIService that send external metrics requests to the adapter.
+
+    The Service is an ExternalName ``localhost``: the aggregator then dials
+    ``https://localhost:<port>`` itself, so a process on this host serves an aggregated
+    API with no cluster network (no Endpoints, which may not hold loopback addresses).
+    """
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": ADAPTER_SERVICE, "namespace": namespace},
+            "spec": {"type": "ExternalName", "externalName": "localhost"},
+        },
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": f"v1beta1.{EXTERNAL_METRICS}"},
+            "spec": {
+                "group": EXTERNAL_METRICS,
+                "version": "v1beta1",
+                "service": {"name": ADAPTER_SERVICE, "namespace": namespace, "port": port},
+                "caBundle": base64.b64encode(ca_bundle).decode(),
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+            },
+        },
+    ]
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _available(kubectl: Kubectl, apiservice: str) -> bool:
+    found = kubectl("get", "apiservice", apiservice, "-o", "json", check=False)
+    if found.returncode != 0:
+        return False
+    conditions = json.loads(found.stdout).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
 
 @dataclass

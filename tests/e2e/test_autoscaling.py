@@ -1,6 +1,8 @@
 """Autoscaling end to end: the ModelRelease's scale subresource, set by `kubectl scale`
 and by the HorizontalPodAutoscaler controller of the local kube-controller-manager, and
-a release in flight splitting the total between champion and challenger.
+a release in flight splitting the total between champion and challenger. The last test
+gives that controller a real metric, the simulator's vLLM queue length from Prometheus,
+through the aggregation layer and prometheus-adapter.
 
 The pods ask for no GPU here, so the totals do not depend on what other tests left on
 the two GPU nodes.
@@ -19,6 +21,7 @@ from tests.e2e.conftest import (
     RELEASE,
     Cluster,
     Process,
+    Simulator,
     http_route,
     model_release,
     wait_champion_version,
@@ -225,3 +228,142 @@ def test_an_autoscaler_aimed_at_an_owned_deployment_is_told_once_where_to_aim(
         "status.misdirectedAutoscalers cleared once the HPA targets the ModelRelease",
     )
     assert _misaimed_events(cluster, "misaimed") == 1
+
+
+# --- a real autoscaler on a real metric ---------------------------------------------------------
+
+# Each pod serves one request at a time (vLLM's --max-num-seqs 1) for 2 s: the requests
+# beyond that wait, and vllm:num_requests_waiting counts them. At LOW_RATE the release
+# carries about 1 request in flight, so the queue is empty and the HPA sits at its minimum;
+# at HIGH_RATE about 40, so even 8 pods leave ~32 waiting, far above 2 per replica, and it
+# goes to its maximum. Both ends are far from the target, so a Poisson burst does not
+# move the answer: what the test shows is the direction, not a tuned equilibrium.
+QUEUED = {"maxNumSeqs": 1, "e2e": 2.0, "ttft": 0.05}
+LOW_RATE, HIGH_RATE = "0.5", "20"
+MIN_REPLICAS, MAX_REPLICAS = 2, 8
+WAITING = "vllm:num_requests_waiting"
+
+
+def _queue_autoscaler() -> dict[str, Any]:
+    """An HPA on the release's total queue length: the waiting requests of all its pods
+    (champion and challenger), 2 per replica, read through external.metrics.k8s.io."""
+    fast = {
+        "stabilizationWindowSeconds": 0,
+        "policies": [{"type": "Pods", "value": 8, "periodSeconds": 1}],
+    }
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": RELEASE},
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "modelrelease.dev/v1alpha1",
+                "kind": "ModelRelease",
+                "name": RELEASE,
+            },
+            "minReplicas": MIN_REPLICAS,
+            "maxReplicas": MAX_REPLICAS,
+            "metrics": [
+                {
+                    "type": "External",
+                    "external": {
+                        "metric": {
+                            "name": WAITING,
+                            "selector": {"matchLabels": {"release": RELEASE}},
+                        },
+                        "target": {"type": "AverageValue", "averageValue": "2"},
+                    },
+                }
+            ],
+            # Both directions at once: the default waits 5 minutes before scaling in.
+            "behavior": {"scaleUp": fast, "scaleDown": fast},
+        },
+    }
+
+
+def _set_rate(cluster: Cluster, rate: str) -> None:
+    cluster.kubectl(
+        "annotate",
+        "httproute",
+        RELEASE,
+        "-n",
+        cluster.namespace,
+        f"simulator.modelrelease.dev/rate={rate}",
+        "--overwrite",
+    )
+
+
+def _hpa_metric(cluster: Cluster) -> str:
+    found = cluster.kubectl("get", "hpa", RELEASE, "-n", cluster.namespace, "-o", "json")
+    metrics = json.loads(found.stdout).get("status", {}).get("currentMetrics") or []
+    values = [m.get("external", {}).get("current", {}).get("averageValue", "?") for m in metrics]
+    return ",".join(values) or "none yet"
+
+
+def _wait_autoscaled(
+    cluster: Cluster, total: int, expected: dict[str, int], seen: list[str]
+) -> None:
+    """The HPA set spec.replicas to ``total`` and the Deployments follow with ``expected``."""
+
+    def probe() -> bool:
+        replicas = int(cluster.release()["spec"]["replicas"])
+        seen.append(f"{replicas}@{_hpa_metric(cluster)}")
+        return replicas == total
+
+    try:
+        wait_for(
+            probe,
+            HPA_SECONDS,
+            f"the HorizontalPodAutoscaler to set spec.replicas {total}",
+            interval=1,
+        )
+    except ConditionTimeoutError as error:
+        raise AssertionError(f"{error}; spec.replicas@HPA metric seen: {seen[-20:]}") from None
+    _wait_replicas(cluster, expected, SETTLE_SECONDS)
+
+
+def test_an_autoscaler_follows_the_queue_before_during_and_after_a_canary(
+    cluster: Cluster, operator: Process, simulator: Simulator, metrics_adapter: Process
+) -> None:
+    cluster.apply(
+        http_route(rate=float(LOW_RATE)),
+        _release("1", replicas=MIN_REPLICAS, behaviour=QUEUED, steps=[(25, "10m")]),
+    )
+    wait_champion_version(cluster, "1", SETTLE_SECONDS)
+    cluster.apply(_queue_autoscaler())
+    seen: list[str] = []
+
+    # Before a release: load rises, the release scales out; load falls, it scales in.
+    _set_rate(cluster, HIGH_RATE)
+    _wait_autoscaled(cluster, MAX_REPLICAS, {"1": MAX_REPLICAS}, seen)
+    _set_rate(cluster, LOW_RATE)
+    _wait_autoscaled(cluster, MIN_REPLICAS, {"1": MIN_REPLICAS}, seen)
+
+    # During a canary at 25%: the HPA's total is split by the weight.
+    patch = {"spec": {"model": {"version": "2", "uri": "s3://models/chat-8b/2"}}}
+    _kubectl(cluster, "patch", "--type", "merge", "-p", json.dumps(patch))
+    _wait_replicas(cluster, {"1": 1, "2": 1}, SETTLE_SECONDS)
+    wait_weights(cluster, (75, 25), SETTLE_SECONDS)
+    _set_rate(cluster, HIGH_RATE)
+    _wait_autoscaled(cluster, MAX_REPLICAS, {"1": 6, "2": 2}, seen)  # 25% of 8
+    assert cluster.weights() == (75, 25)
+    _set_rate(cluster, LOW_RATE)
+    _wait_autoscaled(cluster, MIN_REPLICAS, {"1": 1, "2": 1}, seen)
+    assert cluster.status()["currentStage"]["weight"] == 25
+
+    # After the promotion: the new champion scales the same way.
+    _kubectl(cluster, "annotate", "modelrelease.dev/action=promote", "--overwrite")
+    wait_champion_version(cluster, "2", SETTLE_SECONDS)
+    _wait_replicas(cluster, {"2": MIN_REPLICAS}, SETTLE_SECONDS)
+    _set_rate(cluster, HIGH_RATE)
+    _wait_autoscaled(cluster, MAX_REPLICAS, {"2": MAX_REPLICAS}, seen)
+    _set_rate(cluster, LOW_RATE)
+    _wait_autoscaled(cluster, MIN_REPLICAS, {"2": MIN_REPLICAS}, seen)
+
+    managers = {f["manager"] for f in cluster.release()["metadata"].get("managedFields", [])}
+    assert "kube-controller-manager" in managers, managers
+    found = cluster.kubectl("get", "hpa", RELEASE, "-n", cluster.namespace, "-o", "json")
+    hpa = json.loads(found.stdout)
+    active = {c["type"]: c for c in hpa["status"]["conditions"]}["ScalingActive"]
+    assert (active["status"], active["reason"]) == ("True", "ValidMetricFound"), active
+    print(f"spec.replicas@HPA metric seen: {seen}")
