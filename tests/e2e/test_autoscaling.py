@@ -121,32 +121,13 @@ def test_a_horizontal_pod_autoscaler_scales_the_release(
 ) -> None:
     cluster.apply(http_route(), _release("1", replicas=1))
     wait_champion_version(cluster, "1", SETTLE_SECONDS)
-    autoscaler = {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": RELEASE},
-        "spec": {
-            "scaleTargetRef": {
-                "apiVersion": "modelrelease.dev/v1alpha1",
-                "kind": "ModelRelease",
-                "name": RELEASE,
-            },
-            # Below its minimum the controller scales without reading a metric: the local
-            # cluster has no metrics API, and this is the path every autoscaler write takes.
-            "minReplicas": 3,
-            "maxReplicas": 5,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 80},
-                    },
-                }
-            ],
-        },
+    # Below its minimum the controller scales without reading a metric (this test starts
+    # no metrics adapter; the queue test below does), the path every autoscaler write takes.
+    cpu = {
+        "type": "Resource",
+        "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
     }
-    cluster.apply(autoscaler)
+    cluster.apply(_release_autoscaler(minReplicas=3, maxReplicas=5, metrics=[cpu]))
     wait_for(
         lambda: cluster.release()["spec"]["replicas"] == 3,
         HPA_SECONDS,
@@ -251,33 +232,34 @@ def _queue_autoscaler() -> dict[str, Any]:
         "stabilizationWindowSeconds": 0,
         "policies": [{"type": "Pods", "value": 8, "periodSeconds": 1}],
     }
+    return _release_autoscaler(
+        minReplicas=MIN_REPLICAS,
+        maxReplicas=MAX_REPLICAS,
+        metrics=[
+            {
+                "type": "External",
+                "external": {
+                    "metric": {
+                        "name": WAITING,
+                        "selector": {"matchLabels": {"release": RELEASE}},
+                    },
+                    "target": {"type": "AverageValue", "averageValue": "2"},
+                },
+            }
+        ],
+        # Both directions at once: the default waits 5 minutes before scaling in.
+        behavior={"scaleUp": fast, "scaleDown": fast},
+    )
+
+
+def _release_autoscaler(**spec: Any) -> dict[str, Any]:
+    """An autoscaling/v2 HPA on the ModelRelease's scale subresource with ``spec``."""
+    target = {"apiVersion": "modelrelease.dev/v1alpha1", "kind": "ModelRelease", "name": RELEASE}
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": RELEASE},
-        "spec": {
-            "scaleTargetRef": {
-                "apiVersion": "modelrelease.dev/v1alpha1",
-                "kind": "ModelRelease",
-                "name": RELEASE,
-            },
-            "minReplicas": MIN_REPLICAS,
-            "maxReplicas": MAX_REPLICAS,
-            "metrics": [
-                {
-                    "type": "External",
-                    "external": {
-                        "metric": {
-                            "name": WAITING,
-                            "selector": {"matchLabels": {"release": RELEASE}},
-                        },
-                        "target": {"type": "AverageValue", "averageValue": "2"},
-                    },
-                }
-            ],
-            # Both directions at once: the default waits 5 minutes before scaling in.
-            "behavior": {"scaleUp": fast, "scaleDown": fast},
-        },
+        "spec": {"scaleTargetRef": target, **spec},
     }
 
 
