@@ -161,7 +161,7 @@ def test_promote_step_list_history_and_undo(
     wait_weights(cluster, (100, 0))
     assert status["history"][-1]["reason"] == "Undone"
     assert status["history"][-1]["revision"] == second
-    assert cluster.events("Undone")
+    assert cluster.wait_events("Undone")
 
     history = plugin("history", RELEASE)
     rows = {line.split()[0]: line.split() for line in history.stdout.splitlines()[1:]}
