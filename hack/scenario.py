@@ -97,6 +97,18 @@ def ttft_slo(max_seconds: float, failure_limit: int, window: str = "{{interval}}
     }
 
 
+def slow_ttft_slo(bound: str, max_share: float, failure_limit: int) -> Manifest:
+    """At most ``max_share`` of requests with a TTFT above the bucket bound ``bound``: the
+    counter form of a latency limit, which the sequential guard can read."""
+    return {
+        "name": "slow-ttft",
+        "templateRef": {"kind": "ClusterSLOTemplate", "name": "vllm-slow-ttft-ratio"},
+        "args": {"le": bound},
+        "max": max_share,
+        "failureLimit": failure_limit,
+    }
+
+
 def errors_comparison() -> Manifest:
     """A ratio comparison of failed among finished requests, per arm."""
     return {

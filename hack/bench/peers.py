@@ -9,10 +9,12 @@ a challenger is released N times per scenario:
 - ``latency``: TTFT p95 0.3 s, then 1.2 s from 20 s after Ready;
 - ``healthy``: no fault (time to full promotion, false rollbacks).
 
-Both tools judge the same two measurements from the same Prometheus: the share of
+All tools judge the same two measurements from the same Prometheus: the share of
 5xx answers (``http_requests_total``) and the p95 of ``vllm:time_to_first_token``,
 with the same limits (2% and 0.6 s). ModelRelease uses its built-in template
-``vllm-error-ratio`` and the TTFT query of hack/scenario.py; Flagger uses
+``vllm-error-ratio`` and the TTFT query of hack/scenario.py, plus the guard's form of
+the latency limit (``vllm-slow-ttft-ratio``: at most 5% of requests above 0.75 s, the
+bucket bound above 0.6 s, which the p95 limit implies); Flagger uses
 MetricTemplates with the same PromQL, selecting its canary pods by name (Flagger
 knows no revision label). Flagger runs as a process with its Gateway API
 provider; the simulator sends traffic through the HTTPRoute Flagger generates
@@ -85,6 +87,7 @@ from hack.scenario import (
     error_ratio_slo,
     kubectl,
     release,
+    slow_ttft_slo,
     ttft_slo,
 )
 from hack.simulator.behaviour import BEHAVIOUR_ANNOTATION
@@ -98,6 +101,12 @@ STABLE_BACKEND = f"{NAME}-stable"  # Argo Rollouts' stable Service (Flagger's is
 FAULT_AFTER_SECONDS = 20.0
 MAX_ERROR_RATIO = 0.02
 MAX_TTFT_P95 = 0.6
+# The sequential guard reads counters, not a quantile: ModelRelease also guards the share
+# of requests slower than the first TTFT bucket bound at or above MAX_TTFT_P95 (vLLM's
+# bounds: 0.5, 0.75). More than 5% above 0.75 s puts the p95 above 0.75 s > 0.6 s, so the
+# guard rolls back only a version the p95 check would also fail on the same requests.
+SLOW_TTFT_BOUND = "0.75"
+SLOW_TTFT_MAX_SHARE = 0.05
 FLAGGER_VERSION = "v1.44.0"
 # Flagger's HTTP port (metrics, health), one per Flagger process from this one up.
 FLAGGER_FIRST_PORT = int(os.environ.get("FLAGGER_PORT", "18081"))
@@ -435,6 +444,7 @@ class ModelReleaseTool:
         slos = [
             error_ratio_slo(MAX_ERROR_RATIO, limit, min_requests=0),
             ttft_slo(MAX_TTFT_P95, limit),
+            slow_ttft_slo(SLOW_TTFT_BOUND, SLOW_TTFT_MAX_SHARE, limit),
         ]
         manifest = release(
             scenario.namespace,

@@ -253,14 +253,12 @@ class Reason(StrEnum):
     SLO_FAILED = "SLOFailed"
     SLO_INCONCLUSIVE = "SLOInconclusive"
     SLO_GUARD_TRIPPED = "SLOGuardTripped"  # the sequential guard: a rate clearly above max
-    INSUFFICIENT_TRAFFIC = "InsufficientTraffic"
     COMPARISON_WON = "ComparisonWon"
     COMPARISON_LOST = "ComparisonLost"
     DISTRIBUTION_DRIFTED = "DistributionDrifted"
     COMPARISON_INCONCLUSIVE = "ComparisonInconclusive"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     COMPARISON_STATE_CARRIED_OVER = "ComparisonStateCarriedOver"
-    QUERY_FAILED = "QueryFailed"
     UNKNOWN_QUERY_VARIABLE = "UnknownQueryVariable"
     TEMPLATE_NOT_FOUND = "TemplateNotFound"
     # capacity and pods

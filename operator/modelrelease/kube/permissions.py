@@ -2,7 +2,7 @@
 
 This table is the one statement of what the operator needs. The chart's roles
 (``charts/modelrelease-operator/templates/_rbac.tpl``) grant it, and
-``tests/unit/test_rbac.py`` checks both ways that they grant exactly this: no
+``tests/cluster/test_chart_rbac.py`` checks both ways that they grant exactly this: no
 verb the operator never uses, none it uses missing. ``tests/e2e/test_rbac.py``
 runs the operator under the chart's ServiceAccount and checks, from the API
 server's audit log, that every request it made is in this table.
