@@ -37,7 +37,7 @@ from modelrelease.api.models import (
     RevisionStatus,
     WebhookStage,
 )
-from modelrelease.backoff import Backoff
+from modelrelease.backoff import Backoff, Mark
 from modelrelease.core.comparison import (
     MetricQueries,
     MetricReading,
@@ -243,8 +243,9 @@ async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> Outcom
         logger.debug("the release's last write has not arrived yet; its event wakes the pass")
         return Outcome(in_flight=True)
     now = time.monotonic()
-    if not runtime.backoff.ready(key, now):
-        return Outcome(retry_in=runtime.backoff.remaining(key, now))
+    mark = _mark(body)
+    if not runtime.backoff.ready(key, now, mark):
+        return Outcome(retry_in=runtime.backoff.remaining(key, now, mark))
     try:
         failed, outcome = await _reconcile(runtime, owner, body, logger)
     except WriteConflictError as error:
@@ -252,13 +253,13 @@ async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> Outcom
         telemetry.observe_pass(time.monotonic() - now, "conflict")
         return Outcome(in_flight=True)
     except KubeError as error:
-        delay = runtime.backoff.failed(key, time.monotonic())
+        delay = runtime.backoff.failed(key, time.monotonic(), mark)
         logger.warning(f"reconcile failed, retrying in {delay:.0f}s: {error}")
         telemetry.record(owner.namespace, owner.name, None, "error")
         telemetry.observe_pass(time.monotonic() - now, "error")
         return Outcome(retry_in=delay)
     except Exception as error:
-        delay = runtime.backoff.failed(key, time.monotonic())
+        delay = runtime.backoff.failed(key, time.monotonic(), mark)
         logger.exception(f"unexpected error in the reconcile pass, retrying in {delay:.0f}s")
         await _report_unexpected(runtime, owner, body, error, delay, logger)
         telemetry.record(owner.namespace, owner.name, None, "error")
@@ -266,7 +267,7 @@ async def reconcile(runtime: Runtime, body: Body, logger: kopf.Logger) -> Outcom
         return Outcome(retry_in=delay)
     telemetry.observe_pass(time.monotonic() - now, "error" if failed else "ok")
     if failed:
-        delay = runtime.backoff.failed(key, time.monotonic())
+        delay = runtime.backoff.failed(key, time.monotonic(), mark)
         logger.warning(f"some writes failed, retrying in {delay:.0f}s")
         return Outcome(retry_in=delay, interests=outcome.interests)
     runtime.backoff.succeeded(key)
@@ -661,6 +662,13 @@ async def finalize(runtime: Runtime, body: Body, logger: kopf.Logger) -> None:
 
 def _key(body: Body) -> tuple[str, str]:
     return str(body["metadata"]["namespace"]), str(body["metadata"]["name"])
+
+
+def _mark(body: Body) -> Mark:
+    """What a user's change moves: the generation (a spec edit) and the action annotation."""
+    metadata = body.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    return (int(metadata.get("generation") or 0), str(annotations.get(ANNOTATION_ACTION) or ""))
 
 
 def _owner(body: Body) -> Owner:

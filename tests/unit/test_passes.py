@@ -78,6 +78,21 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
     assert backoff.failed(key, 0.0) == 2.0
 
 
+def test_a_users_change_cuts_the_backoff_short_and_keeps_the_count() -> None:
+    backoff = Backoff(base=2.0, cap=300.0, jitter=lambda: 1.0)
+    key = ("llm", "chat")
+    for _ in range(9):
+        backoff.failed(key, 0.0, (3, ""))
+    assert backoff.remaining(key, 10.0, (3, "")) == 290.0
+    assert not backoff.ready(key, 10.0, (3, ""))
+    assert backoff.ready(key, 10.0, (4, ""))  # the spec was edited
+    assert backoff.ready(key, 10.0, (3, "abort"))  # an action was requested
+    # The failures are still counted: the same failure after the change waits the cap.
+    assert backoff.failed(key, 10.0, (3, "abort")) == 300.0
+    assert not backoff.ready(key, 20.0, (3, "abort"))
+    assert backoff.ready(key, 20.0, (3, ""))
+
+
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12))
 def test_backoff_jitter_stays_between_half_and_all_of_the_delay(draws: list[float]) -> None:
     values = iter(draws)
