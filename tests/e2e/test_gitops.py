@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import statistics
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -354,3 +356,40 @@ def test_owned_virtual_service_nothing_in_git_to_diff_so_weights_never_flap(
     assert (owner["kind"], owner["name"]) == ("ModelRelease", RELEASE)
     managers = {entry["manager"] for entry in _managed_fields(kubectl, cluster, "virtualservice")}
     assert managers == {"modelrelease-operator"}
+
+
+# --- a refused owned route backs off; the user's fix cuts the backoff short ----------------
+
+RETRYING = re.compile(r"retrying in (\d+)s")
+BACKED_OFF_SECONDS = 16  # the 5th failure waits 16 to 32 s (2 s doubling, jitter to half)
+FIX_SECONDS = 10
+
+
+def test_a_spec_edit_cuts_the_backoff_of_a_refused_owned_route_short(
+    cluster: Cluster, operator: Process
+) -> None:
+    # Someone else's route has the name the release's own route would take: the operator
+    # writes nothing to it, the release is Degraded, and each refused pass backs off longer.
+    cluster.apply(http_route(), _owned_release("1"))
+
+    def backed_off() -> int | None:
+        delays = [int(d) for d in RETRYING.findall(operator.log_path.read_text(errors="replace"))]
+        return delays[-1] if delays and delays[-1] >= BACKED_OFF_SECONDS else None
+
+    delay = wait_for(backed_off, 120, f"a backoff of at least {BACKED_OFF_SECONDS}s")
+    degraded = cluster.condition("Degraded")
+    assert degraded is not None
+    assert degraded["status"] == "True", degraded
+    assert RELEASE in degraded["message"], degraded
+
+    # The fix: use that route instead of owning one. The next pass runs at once, not
+    # after the remaining backoff.
+    fixed_at = time.monotonic()
+    cluster.apply(model_release("1"))
+    wait_for(
+        lambda: (cluster.condition("Degraded") or {}).get("status") == "False",
+        FIX_SECONDS,
+        f"the release healthy within {FIX_SECONDS}s of the fix (its backoff was {delay}s)",
+    )
+    assert time.monotonic() - fixed_at < delay
+    wait_champion_version(cluster, "1", 60)
