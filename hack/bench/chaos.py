@@ -321,24 +321,9 @@ class Monitor:
             str(s.metadata.name): s  # type: ignore[union-attr]
             for s in self._core.list_namespaced_service(namespace, _request_timeout=3).items
         }
-        try:
-            route: Manifest = self._custom.get_namespaced_custom_object(  # type: ignore[assignment]
-                "gateway.networking.k8s.io", "v1", namespace, "httproutes", NAME,
-                _request_timeout=3,
-            )  # fmt: skip
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
-            route = {"spec": {}}  # an owned route not created yet (or given up): no traffic
-        try:
-            self.release = self._custom.get_namespaced_custom_object(  # type: ignore[assignment]
-                "modelrelease.dev", "v1alpha1", namespace, "modelreleases", NAME,
-                _request_timeout=3,
-            )  # fmt: skip
-        except client.ApiException as error:
-            if error.status != 404:
-                raise
-            self.release = {}
+        # An owned route not created yet (or given up) carries no traffic.
+        route = self._get("gateway.networking.k8s.io", "v1", "httproutes") or {"spec": {}}
+        self.release = self._get("modelrelease.dev", "v1alpha1", "modelreleases") or {}
         now = time.time()
         serving = {name: _serving(svc, pods) for name, svc in services.items()}
         weighted = _weighted_backends(route)
@@ -362,6 +347,18 @@ class Monitor:
         for backend in set(self._suspects) - set(weighted):
             del self._suspects[backend]
         self._watch_release(route, now)
+
+    def _get(self, group: str, version: str, plural: str) -> Manifest | None:
+        """The scenario's object of this kind, or None when it does not exist."""
+        try:
+            found: Manifest = self._custom.get_namespaced_custom_object(  # type: ignore[assignment]
+                group, version, self.scenario.namespace, plural, NAME, _request_timeout=3
+            )
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+            return None
+        return found
 
     def _open_fault(self, backend: str) -> OutsideFault | None:
         with self._lock:

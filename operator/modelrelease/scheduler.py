@@ -295,15 +295,15 @@ class Scheduler:
                 logger.debug(
                     f"{key[0]}/{key[1]}: {outcome}; next pass in {wait:.1f}s or on a change"
                 )
-                due = timed_priority(outcome, wait) is Priority.DUE
-                due_at = loop.time() + wait if due else None
+                timed = timed_priority(outcome, wait)
+                due_at = loop.time() + wait if timed is Priority.DUE else None
                 await _first_of(trigger.wait(), stopped(), seconds=wait)
                 if key in self._urgent:
                     priority = Priority.DUE
                 elif trigger.is_set():
                     priority = Priority.CHANGE
                 else:
-                    priority = timed_priority(outcome, wait)
+                    priority = timed
         finally:
             # A release deleted and created again under its name has a new loop by now.
             if self._triggers.get(key) is trigger:
